@@ -1,0 +1,78 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "convosync",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "convosync", targets: ["ConvoSyncCLI"]),
+        .library(name: "ConvoSync", targets: ["ConvoSync"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries from Debian (zlib1g-dev, libzstd-dev); see .ci/run.
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(
+            name: "CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+
+        // Pure, deterministic format code: IDs, envelope, key files, chunker, codecs, packs.
+        .target(
+            name: "ConvoSyncFormat",
+            dependencies: [
+                "CZlib", "CZstd",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
+        // Where opaque bytes live: the Backend protocol and its implementations.
+        .target(
+            name: "ConvoSyncStorage",
+            dependencies: ["ConvoSyncFormat"],
+            swiftSettings: swiftSettings),
+        // The repository engine (client side: it holds the keys).
+        .target(
+            name: "ConvoSync",
+            dependencies: ["ConvoSyncFormat", "ConvoSyncStorage"],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "ConvoSyncCLI",
+            dependencies: [
+                "ConvoSync",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "ConvoSyncTestSupport",
+            dependencies: ["ConvoSync", "ConvoSyncStorage", "ConvoSyncFormat"],
+            swiftSettings: swiftSettings),
+
+        .testTarget(
+            name: "ConvoSyncFormatTests",
+            dependencies: ["ConvoSyncFormat", "ConvoSyncTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ConvoSyncStorageTests",
+            dependencies: ["ConvoSyncStorage", "ConvoSyncTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ConvoSyncTests",
+            dependencies: ["ConvoSync", "ConvoSyncTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ConvoSyncCLITests",
+            dependencies: ["ConvoSyncCLI", "ConvoSyncTestSupport"],
+            swiftSettings: swiftSettings),
+    ]
+)

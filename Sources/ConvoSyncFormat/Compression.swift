@@ -1,0 +1,183 @@
+import CZlib
+import CZstd
+
+/// A compression codec and level; the codec byte is recorded per frame.
+///
+/// Implements Format/SPEC.md §Codecs. `gzip` frames are standard gzip members (RFC 1952) so
+/// any gzip tool can read a decrypted frame; `zstd` frames are standard zstd frames.
+///
+/// ```swift
+/// let c = try Compression(parsing: "zstd:19")
+/// let packed = try c.compress(bytes)
+/// let back = try Compression.decompress(packed, codec: c.codec, rawLength: bytes.count)
+/// ```
+public struct Compression: Hashable, Sendable, CustomStringConvertible {
+    public enum Codec: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+        case none = 0
+        case gzip = 1
+        case zstd = 2
+
+        public var description: String {
+            switch self {
+            case .none: "none"
+            case .gzip: "gzip"
+            case .zstd: "zstd"
+            }
+        }
+
+        public init(parsing name: String) throws(FormatError) {
+            guard let c = Codec.allCases.first(where: { $0.description == name }) else {
+                throw FormatError(.unknownType, "unknown codec '\(name)' (expected gzip, zstd or none)")
+            }
+            self = c
+        }
+
+        var levels: ClosedRange<Int> {
+            switch self {
+            case .none: 0...0
+            case .gzip: 1...9
+            case .zstd: 1...22
+            }
+        }
+        var defaultLevel: Int {
+            switch self {
+            case .none: 0
+            case .gzip: 9
+            case .zstd: 3
+            }
+        }
+    }
+
+    public var codec: Codec
+    public var level: Int
+
+    /// gzip level 9, the default.
+    public static let `default` = Compression(codec: .gzip, level: 9)
+
+    public init(codec: Codec, level: Int? = nil) {
+        self.codec = codec
+        self.level = level ?? codec.defaultLevel
+    }
+
+    /// Parses `gzip`, `zstd`, `none`, or `CODEC:LEVEL`.
+    public init(parsing text: String) throws(FormatError) {
+        let parts = text.lowercased().split(separator: ":", maxSplits: 1).map(String.init)
+        let codec = try Codec(parsing: parts.first ?? "")
+        var level = codec.defaultLevel
+        if parts.count == 2 {
+            guard let l = Int(parts[1]), codec.levels.contains(l) else {
+                throw FormatError(.invalidParameter, "level '\(parts[1])' is out of range for \(codec) (\(codec.levels.lowerBound)...\(codec.levels.upperBound))")
+            }
+            level = l
+        }
+        self.init(codec: codec, level: level)
+    }
+
+    public var description: String { codec == .none ? "none" : "\(codec):\(level)" }
+
+    /// Compresses `input` as one frame.
+    public func compress(_ input: [UInt8]) throws(FormatError) -> [UInt8] {
+        switch codec {
+        case .none: return input
+        case .gzip: return try Self.gzip(input, level: level)
+        case .zstd: return try Self.zstdCompress(input, level: level)
+        }
+    }
+
+    /// Decompresses one frame that must expand to exactly `rawLength` bytes.
+    public static func decompress(_ input: [UInt8], codec: Codec, rawLength: Int) throws(FormatError) -> [UInt8] {
+        let out: [UInt8]
+        switch codec {
+        case .none: out = input
+        case .gzip: out = try gunzip(input, rawLength: rawLength)
+        case .zstd: out = try zstdDecompress(input, rawLength: rawLength)
+        }
+        guard out.count == rawLength else {
+            throw FormatError(.compression, "\(codec) frame expands to \(out.count) bytes, header says \(rawLength)")
+        }
+        return out
+    }
+
+    // MARK: gzip (zlib)
+
+    private static func gzip(_ input: [UInt8], level: Int) throws(FormatError) -> [UInt8] {
+        var stream = z_stream()
+        // windowBits 15 + 16 selects the gzip wrapper; memLevel 8 is what gzip(1) uses.
+        var rc = deflateInit2_(&stream, Int32(level), Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        guard rc == Z_OK else { throw FormatError(.compression, "deflateInit2 failed (\(rc))") }
+        defer { deflateEnd(&stream) }
+        let bound = Int(deflateBound(&stream, uLong(input.count))) + 32
+        var out = [UInt8](repeating: 0, count: bound)
+        var written = 0
+        rc = input.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress)
+                stream.avail_in = uInt(src.count)
+                stream.next_out = dst.baseAddress
+                stream.avail_out = uInt(dst.count)
+                let r = deflate(&stream, Z_FINISH)
+                written = dst.count - Int(stream.avail_out)
+                return r
+            }
+        }
+        guard rc == Z_STREAM_END else { throw FormatError(.compression, "deflate did not finish (\(rc))") }
+        out.removeSubrange(written...)
+        return out
+    }
+
+    private static func gunzip(_ input: [UInt8], rawLength: Int) throws(FormatError) -> [UInt8] {
+        var stream = z_stream()
+        var rc = inflateInit2_(&stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        guard rc == Z_OK else { throw FormatError(.compression, "inflateInit2 failed (\(rc))") }
+        defer { inflateEnd(&stream) }
+        // One spare byte detects a frame that expands past its declared length.
+        var out = [UInt8](repeating: 0, count: rawLength + 1)
+        var produced = 0
+        rc = input.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress)
+                stream.avail_in = uInt(src.count)
+                stream.next_out = dst.baseAddress
+                stream.avail_out = uInt(dst.count)
+                let r = inflate(&stream, Z_FINISH)
+                produced = dst.count - Int(stream.avail_out)
+                return r
+            }
+        }
+        guard rc == Z_STREAM_END, stream.avail_in == 0 else {
+            throw FormatError(.compression, "gzip frame is corrupt or truncated (zlib \(rc))")
+        }
+        out.removeSubrange(produced...)
+        return out
+    }
+
+    // MARK: zstd
+
+    private static func zstdCompress(_ input: [UInt8], level: Int) throws(FormatError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: ZSTD_compressBound(input.count))
+        let n = input.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { dst in
+                ZSTD_compress(dst.baseAddress, dst.count, src.baseAddress, src.count, Int32(level))
+            }
+        }
+        guard ZSTD_isError(n) == 0 else {
+            throw FormatError(.compression, "zstd compression failed: \(String(cString: ZSTD_getErrorName(n)))")
+        }
+        out.removeSubrange(n...)
+        return out
+    }
+
+    private static func zstdDecompress(_ input: [UInt8], rawLength: Int) throws(FormatError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: max(rawLength, 1))
+        let n = input.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { dst in
+                ZSTD_decompress(dst.baseAddress, rawLength, src.baseAddress, src.count)
+            }
+        }
+        guard ZSTD_isError(n) == 0 else {
+            throw FormatError(.compression, "zstd frame is corrupt or truncated: \(String(cString: ZSTD_getErrorName(n)))")
+        }
+        out.removeSubrange(n...)
+        return out
+    }
+}

@@ -1,0 +1,31 @@
+/// The kinds of file a repository holds; raw values are the spec's directory names.
+///
+/// Implements Format/SPEC.md §Layout.
+public enum FileType: String, CaseIterable, Sendable, Codable {
+    case config
+    case key = "keys"
+    case pack = "data"
+    case index
+    case snapshot = "snapshots"
+    case lock = "locks"
+
+    /// Packs are spread over 256 subdirectories named by the first two hex digits.
+    public var isSharded: Bool { self == .pack }
+}
+
+/// What an envelope's ciphertext is, bound into AES-GCM's associated data so that a file
+/// decrypted as the wrong kind fails authentication.
+///
+/// Implements Format/SPEC.md §Encryption envelope.
+public enum EnvelopeContext: String, Sendable, CaseIterable {
+    case key
+    case config
+    case index
+    case snapshot
+    case lock
+    case frame
+    case packHeader = "pack-header"
+
+    /// The associated data: `"convosync/1/" ‖ rawValue`, ASCII.
+    public var associatedData: [UInt8] { Array("convosync/1/\(rawValue)".utf8) }
+}

@@ -1,0 +1,159 @@
+public import Crypto
+public import Foundation
+
+/// A JSON file stored encrypted in the repository (config, index, snapshot, lock).
+///
+/// Implements Format/SPEC.md §Encrypted JSON files: `envelope(u8 codec ‖ u32 raw_length ‖ payload)`
+/// where the payload is the JSON (`raw_length` bytes), compressed with `codec` (0 none, 1 gzip, 2 zstd).
+public protocol RepoFile: Codable, Sendable {
+    static var fileType: FileType { get }
+    static var context: EnvelopeContext { get }
+    associatedtype FileID
+}
+
+extension RepoFile {
+    /// Largest JSON a repository file may expand to.
+    public static var maxRawLength: Int { 1 << 30 }
+
+    /// Encodes, compresses and seals the file.
+    public func sealed(using key: SymmetricKey, compression: Compression = .init(codec: .none)) throws(FormatError) -> [UInt8] {
+        let json = try JSONCoding.encode(self)
+        let compressed = try compression.compress(json)
+        let useCodec = compression.codec != .none && compressed.count < json.count
+        var w = ByteWriter()
+        w.u8(useCodec ? compression.codec.rawValue : Compression.Codec.none.rawValue)
+        w.u32(UInt32(json.count))
+        w.raw(useCodec ? compressed : json)
+        return try Envelope.seal(w.bytes, using: key, context: Self.context)
+    }
+
+    /// Opens and decodes a stored file.
+    public init(sealed: [UInt8], using key: SymmetricKey) throws(FormatError) {
+        let plain = try Envelope.open(sealed, using: key, context: Self.context)
+        var r = ByteReader(plain, what: "\(Self.context.rawValue) file")
+        let codecByte = try r.u8()
+        guard let codec = Compression.Codec(rawValue: codecByte) else {
+            throw FormatError(.unknownType, "\(Self.context.rawValue) file names unknown codec \(codecByte)")
+        }
+        let rawLength = Int(try r.u32())
+        guard rawLength <= Self.maxRawLength else {
+            throw FormatError(.invalidHeader, "\(Self.context.rawValue) file claims \(rawLength) bytes, over the 1 GiB limit")
+        }
+        let json = try Compression.decompress(Array(try r.raw(r.remaining)), codec: codec, rawLength: rawLength)
+        self = try JSONCoding.decode(Self.self, from: json, what: "\(Self.context.rawValue) file")
+    }
+}
+
+/// The repository config: `config` at the repository root.
+///
+/// Implements Format/SPEC.md §Config.
+public struct ConfigFile: RepoFile, Hashable {
+    public static let fileType = FileType.config
+    public static let context = EnvelopeContext.config
+    public typealias FileID = Never
+    public static let currentVersion = 1
+
+    public var version: Int
+    /// A random 32-byte ID, hex; names the local cache.
+    public var id: String
+    public var chunker: ChunkerParameters
+    /// Target uncompressed bytes per frame.
+    public var frameSize: Int
+    /// Target stored bytes per pack.
+    public var packSize: Int
+    public var created: Date
+
+    public init(version: Int = currentVersion, id: String, chunker: ChunkerParameters = .default, frameSize: Int = 1 << 20, packSize: Int = 16 << 20, created: Date = Date()) {
+        (self.version, self.id, self.chunker, self.frameSize, self.packSize, self.created) = (version, id, chunker, frameSize, packSize, created)
+    }
+
+    public func validate() throws(FormatError) {
+        guard version == Self.currentVersion else {
+            throw FormatError(.unsupportedVersion, "repository format version \(version) is not supported (this build reads version \(Self.currentVersion)); upgrade convosync")
+        }
+        try chunker.validate()
+        guard (4096...(64 << 20)).contains(frameSize), (frameSize...(1 << 30)).contains(packSize) else {
+            throw FormatError(.invalidParameter, "frame size \(frameSize) or pack size \(packSize) is out of range")
+        }
+    }
+}
+
+/// An index file: where each blob lives (pack, frame, offset).
+///
+/// Implements Format/SPEC.md §Index files.
+public struct IndexFile: RepoFile, Hashable {
+    public static let fileType = FileType.index
+    public static let context = EnvelopeContext.index
+    public typealias FileID = IndexID
+
+    public struct Frame: Codable, Hashable, Sendable {
+        public var codec: String
+        public var offset: Int
+        public var length: Int
+        public var rawLength: Int
+        public init(codec: String, offset: Int, length: Int, rawLength: Int) {
+            (self.codec, self.offset, self.length, self.rawLength) = (codec, offset, length, rawLength)
+        }
+    }
+
+    public struct Blob: Codable, Hashable, Sendable {
+        public var id: BlobID
+        public var type: BlobType
+        public var frame: Int
+        public var offset: Int
+        public var length: Int
+        public init(id: BlobID, type: BlobType, frame: Int, offset: Int, length: Int) {
+            (self.id, self.type, self.frame, self.offset, self.length) = (id, type, frame, offset, length)
+        }
+    }
+
+    public struct Pack: Codable, Hashable, Sendable {
+        public var id: PackID
+        public var size: Int
+        public var frames: [Frame]
+        public var blobs: [Blob]
+        public init(id: PackID, size: Int, frames: [Frame], blobs: [Blob]) {
+            (self.id, self.size, self.frames, self.blobs) = (id, size, frames, blobs)
+        }
+
+        /// The index entry of a pack, derived from its header.
+        public init(id: PackID, size: Int, header: PackHeader) {
+            self.id = id
+            self.size = size
+            frames = zip(header.frames, header.frameOffsets).map { f, o in
+                Frame(codec: f.codec.description, offset: o, length: f.storedLength, rawLength: f.rawLength)
+            }
+            blobs = []
+            for (i, f) in header.frames.enumerated() {
+                for (b, o) in zip(f.blobs, f.blobOffsets) {
+                    blobs.append(Blob(id: b.id, type: b.type, frame: i, offset: o, length: b.length))
+                }
+            }
+        }
+    }
+
+    public var packs: [Pack]
+    /// Index files this one replaces (written by compaction); empty for ordinary writes.
+    public var supersedes: [IndexID]
+
+    public init(packs: [Pack], supersedes: [IndexID] = []) { (self.packs, self.supersedes) = (packs, supersedes) }
+}
+
+/// A lock file, so that maintenance does not delete what a running backup still needs.
+///
+/// Implements Format/SPEC.md §Locks.
+public struct LockFile: RepoFile, Hashable {
+    public static let fileType = FileType.lock
+    public static let context = EnvelopeContext.lock
+    public typealias FileID = LockID
+
+    public var time: Date
+    public var exclusive: Bool
+    public var host: String
+    public var username: String
+    public var pid: Int32
+
+    public init(time: Date, exclusive: Bool, host: String, username: String, pid: Int32) {
+        (self.time, self.exclusive, self.host, self.username, self.pid) = (time, exclusive, host, username, pid)
+    }
+}

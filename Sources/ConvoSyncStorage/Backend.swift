@@ -1,0 +1,97 @@
+public import ConvoSyncFormat
+
+/// The name of one stored file: its type and its name within that type.
+///
+/// Implements Format/SPEC.md §Layout: `config` is the only name of its type; every other name
+/// is 64 lowercase hex digits.
+public struct FileHandle: Hashable, Sendable, CustomStringConvertible {
+    public var type: FileType
+    public var name: String
+
+    public init(_ type: FileType, name: String) throws(StorageError) {
+        if type == .config {
+            guard name == "config" else { throw StorageError(.invalidName, "the config file is named 'config', not '\(name.prefix(80))'") }
+        } else {
+            guard Self.isValidName(name) else {
+                throw StorageError(.invalidName, "'\(name.prefix(80))' is not a valid \(type.rawValue) name (64 lowercase hex digits)")
+            }
+        }
+        (self.type, self.name) = (type, name)
+    }
+
+    public static let config = FileHandle(unchecked: .config, name: "config")
+
+    public init<Tag>(_ type: FileType, id: ID<Tag>) {
+        self.init(unchecked: type, name: id.hex)
+    }
+
+    private init(unchecked type: FileType, name: String) { (self.type, self.name) = (type, name) }
+
+    public static func isValidName(_ name: String) -> Bool {
+        name.utf8.count == 64 && name.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// The path relative to the repository root.
+    public var relativePath: String {
+        switch type {
+        case .config: "config"
+        case .pack: "data/\(name.prefix(2))/\(name)"
+        default: "\(type.rawValue)/\(name)"
+        }
+    }
+
+    public var description: String { relativePath }
+}
+
+/// A stored file's name and size, as listed.
+public struct FileInfo: Hashable, Sendable {
+    public var handle: FileHandle
+    public var size: Int
+    public init(handle: FileHandle, size: Int) { (self.handle, self.size) = (handle, size) }
+}
+
+/// Where a repository's opaque bytes live.
+///
+/// Every operation is atomic from a reader's point of view: a file is either absent or
+/// complete. Backends never see plaintext. Implementations: ``LocalBackend``,
+/// ``MemoryBackend``; the REST backend joins them with the server.
+public protocol Backend: Sendable {
+    /// Human-readable location, e.g. a path or URL (never containing a password).
+    var location: String { get }
+    /// How many operations a caller should run at once.
+    var maxConcurrentOperations: Int { get }
+
+    /// Creates the layout of an empty repository; fails with `.alreadyExists` if a config exists.
+    func create() async throws
+    /// Stores `data` under `handle` atomically, replacing nothing: `.alreadyExists` if present.
+    func save(_ handle: FileHandle, data: [UInt8]) async throws
+    /// Reads a whole file, or `range` of it.
+    func load(_ handle: FileHandle, range: Range<Int>?) async throws -> [UInt8]
+    /// The size of a file; `.notFound` if absent.
+    func stat(_ handle: FileHandle) async throws -> Int
+    /// Every file of one type (temporary and foreign names are skipped).
+    func list(_ type: FileType) async throws -> [FileInfo]
+    /// Deletes a file; `.notFound` if absent.
+    func remove(_ handle: FileHandle) async throws
+}
+
+extension Backend {
+    public func load(_ handle: FileHandle) async throws -> [UInt8] { try await load(handle, range: nil) }
+
+    public func exists(_ handle: FileHandle) async throws -> Bool {
+        do {
+            _ = try await stat(handle)
+            return true
+        } catch let e as StorageError where e.code == .notFound {
+            return false
+        }
+    }
+}
+
+func checkRange(_ range: Range<Int>?, size: Int, handle: FileHandle) throws(StorageError) -> Range<Int> {
+    guard let range else { return 0..<size }
+    guard range.lowerBound >= 0, range.upperBound <= size else {
+        throw StorageError(.io, "\(handle) is \(size) bytes; cannot read \(range.lowerBound)..<\(range.upperBound) (file truncated?)")
+    }
+    return range
+}

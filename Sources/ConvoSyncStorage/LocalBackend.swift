@@ -1,0 +1,188 @@
+public import ConvoSyncFormat
+public import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A repository in a local directory, laid out as Format/SPEC.md §Layout describes.
+///
+/// Writes are atomic and durable: a temporary file (`.tmp-*`, never listed) is written and
+/// fsynced, renamed into place, and the directory is fsynced. A process killed mid-write
+/// leaves at most a temporary file, which ``create()``'s layout ignores and
+/// ``removeStaleTemporaryFiles(olderThan:)`` deletes.
+public struct LocalBackend: Backend {
+    public let root: URL
+    public var location: String { root.path }
+    public let maxConcurrentOperations = 2
+
+    public init(path: String) {
+        root = URL(fileURLWithPath: path, isDirectory: true).standardizedFileURL
+    }
+
+    private func url(_ h: FileHandle) -> URL { root.appendingPathComponent(h.relativePath) }
+
+    public func create() throws {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: url(.config).path) {
+            throw StorageError(.alreadyExists, "a repository exists already at \(root.path)")
+        }
+        do {
+            for t in FileType.allCases where t != .config {
+                try fm.createDirectory(at: root.appendingPathComponent(t.rawValue), withIntermediateDirectories: true)
+            }
+            for i in 0..<256 {
+                try fm.createDirectory(at: root.appendingPathComponent("data/\(Hex.encode([UInt8(i)]))"), withIntermediateDirectories: true)
+            }
+        } catch {
+            throw StorageError(.io, "cannot create repository directories in \(root.path): \(error.localizedDescription)")
+        }
+    }
+
+    public func save(_ handle: FileHandle, data: [UInt8]) throws {
+        let target = url(handle)
+        let dir = target.deletingLastPathComponent()
+        if access(target.path, F_OK) == 0 { throw StorageError(.alreadyExists, "\(handle) exists already") }
+        if access(dir.path, F_OK) != 0 {
+            do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+                throw StorageError(.io, "cannot create \(dir.path): \(error.localizedDescription)")
+            }
+        }
+        let temp = dir.appendingPathComponent(".tmp-\(UUID().uuidString)")
+        let fd = open(temp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Self.posixError("create \(temp.path)") }
+        var ok = false
+        defer {
+            if !ok { unlink(temp.path) }
+        }
+        do {
+            defer { close(fd) }
+            var written = 0
+            try data.withUnsafeBytes { raw in
+                while written < raw.count {
+                    let n = write(fd, raw.baseAddress! + written, raw.count - written)  // invariant: count > 0 so baseAddress is set
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw Self.posixError("write \(handle)")
+                    }
+                    written += n
+                }
+            }
+            guard fsync(fd) == 0 else { throw Self.posixError("fsync \(handle)") }
+        }
+        // link(2) fails if the target exists, so two writers of one name never replace each other's file.
+        guard link(temp.path, target.path) == 0 else {
+            if errno == EEXIST { throw StorageError(.alreadyExists, "\(handle) exists already") }
+            throw Self.posixError("link \(handle)")
+        }
+        ok = true
+        unlink(temp.path)
+        Self.fsyncDirectory(dir)
+    }
+
+    public func load(_ handle: FileHandle, range: Range<Int>?) throws -> [UInt8] {
+        let fd = open(url(handle).path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Self.posixError("open \(handle)") }
+        defer { close(fd) }
+        guard let size = fileSize(fd: fd) else { throw Self.posixError("stat \(handle)") }
+        let r = try checkRange(range, size: size, handle: handle)
+        var out = [UInt8](repeating: 0, count: r.count)
+        var done = 0
+        try out.withUnsafeMutableBytes { raw in
+            while done < r.count {
+                let n = pread(fd, raw.baseAddress! + done, r.count - done, off_t(r.lowerBound + done))  // invariant: count > 0
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw Self.posixError("read \(handle)")
+                }
+                if n == 0 { throw StorageError(.io, "\(handle) shrank while being read") }
+                done += n
+            }
+        }
+        return out
+    }
+
+    public func stat(_ handle: FileHandle) throws -> Int {
+        guard let size = fileSize(path: url(handle).path) else { throw Self.posixError("stat \(handle)") }
+        return size
+    }
+
+    public func list(_ type: FileType) throws -> [FileInfo] {
+        if type == .config {
+            return (try? stat(.config)).map { [FileInfo(handle: .config, size: $0)] } ?? []
+        }
+        let base = root.appendingPathComponent(type.rawValue)
+        var dirs = [base]
+        if type.isSharded {
+            dirs = ((try? FileManager.default.contentsOfDirectory(atPath: base.path)) ?? []).sorted().map { base.appendingPathComponent($0) }
+        }
+        var out: [FileInfo] = []
+        for dir in dirs {
+            let names: [String]
+            do { names = try FileManager.default.contentsOfDirectory(atPath: dir.path) } catch {
+                if !FileManager.default.fileExists(atPath: dir.path) { continue }
+                throw StorageError(.io, "cannot list \(dir.path): \(error.localizedDescription)")
+            }
+            for name in names.sorted() where FileHandle.isValidName(name) {
+                let h = FileHandle(type, id: ID<Never>(unchecked: name))
+                guard let size = fileSize(path: dir.appendingPathComponent(name).path) else { continue }
+                out.append(FileInfo(handle: h, size: size))
+            }
+        }
+        return out
+    }
+
+    public func remove(_ handle: FileHandle) throws {
+        guard unlink(url(handle).path) == 0 else { throw Self.posixError("remove \(handle)") }
+        Self.fsyncDirectory(url(handle).deletingLastPathComponent())
+    }
+
+    /// Deletes temporary files left by interrupted writes.
+    public func removeStaleTemporaryFiles(olderThan age: TimeInterval = 3600) {
+        let fm = FileManager.default
+        guard let e = fm.enumerator(atPath: root.path) else { return }
+        let cutoff = Date().addingTimeInterval(-age)
+        while let rel = e.nextObject() as? String {
+            guard (rel as NSString).lastPathComponent.hasPrefix(".tmp-") else { continue }
+            let p = root.appendingPathComponent(rel).path
+            if let m = (try? fm.attributesOfItem(atPath: p))?[.modificationDate] as? Date, m < cutoff { unlink(p) }
+        }
+    }
+
+    static func fsyncDirectory(_ dir: URL) {
+        let fd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        close(fd)
+    }
+
+    static func posixError(_ what: String) -> StorageError {
+        let e = errno
+        let text = String(cString: strerror(e))
+        switch e {
+        case ENOENT: return StorageError(.notFound, "cannot \(what): no such file")
+        case ENOSPC, EDQUOT: return StorageError(.outOfSpace, "cannot \(what): \(text); free some space and run the command again")
+        case EACCES, EPERM, EROFS: return StorageError(.permissionDenied, "cannot \(what): \(text)")
+        default: return StorageError(.io, "cannot \(what): \(text)")
+        }
+    }
+}
+
+extension ID {
+    /// For names already validated as 64 hex digits.
+    init(unchecked hex: String) {
+        // invariant: callers pass only names for which FileHandle.isValidName is true.
+        try! self.init(hex: hex)
+    }
+}
+
+private func fileSize(path: String) -> Int? {
+    var st = stat()
+    return stat(path, &st) == 0 ? Int(st.st_size) : nil
+}
+
+private func fileSize(fd: Int32) -> Int? {
+    var st = stat()
+    return fstat(fd, &st) == 0 ? Int(st.st_size) : nil
+}
