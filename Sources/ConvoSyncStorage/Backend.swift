@@ -4,7 +4,7 @@ public import ConvoSyncFormat
 ///
 /// Implements Format/SPEC.md §Layout: `config` is the only name of its type; every other name
 /// is 64 lowercase hex digits.
-public struct FileHandle: Hashable, Sendable, CustomStringConvertible {
+public struct Handle: Hashable, Sendable, CustomStringConvertible {
     public var type: FileType
     public var name: String
 
@@ -19,7 +19,7 @@ public struct FileHandle: Hashable, Sendable, CustomStringConvertible {
         (self.type, self.name) = (type, name)
     }
 
-    public static let config = FileHandle(unchecked: .config, name: "config")
+    public static let config = Handle(unchecked: .config, name: "config")
 
     public init<Tag>(_ type: FileType, id: ID<Tag>) {
         self.init(unchecked: type, name: id.hex)
@@ -45,9 +45,9 @@ public struct FileHandle: Hashable, Sendable, CustomStringConvertible {
 
 /// A stored file's name and size, as listed.
 public struct FileInfo: Hashable, Sendable {
-    public var handle: FileHandle
+    public var handle: Handle
     public var size: Int
-    public init(handle: FileHandle, size: Int) { (self.handle, self.size) = (handle, size) }
+    public init(handle: Handle, size: Int) { (self.handle, self.size) = (handle, size) }
 }
 
 /// Where a repository's opaque bytes live.
@@ -64,21 +64,21 @@ public protocol Backend: Sendable {
     /// Creates the layout of an empty repository; fails with `.alreadyExists` if a config exists.
     func create() async throws
     /// Stores `data` under `handle` atomically, replacing nothing: `.alreadyExists` if present.
-    func save(_ handle: FileHandle, data: [UInt8]) async throws
+    func save(_ handle: Handle, data: [UInt8]) async throws
     /// Reads a whole file, or `range` of it.
-    func load(_ handle: FileHandle, range: Range<Int>?) async throws -> [UInt8]
+    func load(_ handle: Handle, range: Range<Int>?) async throws -> [UInt8]
     /// The size of a file; `.notFound` if absent.
-    func stat(_ handle: FileHandle) async throws -> Int
+    func stat(_ handle: Handle) async throws -> Int
     /// Every file of one type (temporary and foreign names are skipped).
     func list(_ type: FileType) async throws -> [FileInfo]
     /// Deletes a file; `.notFound` if absent.
-    func remove(_ handle: FileHandle) async throws
+    func remove(_ handle: Handle) async throws
 }
 
 extension Backend {
-    public func load(_ handle: FileHandle) async throws -> [UInt8] { try await load(handle, range: nil) }
+    public func load(_ handle: Handle) async throws -> [UInt8] { try await load(handle, range: nil) }
 
-    public func exists(_ handle: FileHandle) async throws -> Bool {
+    public func exists(_ handle: Handle) async throws -> Bool {
         do {
             _ = try await stat(handle)
             return true
@@ -88,7 +88,7 @@ extension Backend {
     }
 }
 
-func checkRange(_ range: Range<Int>?, size: Int, handle: FileHandle) throws(StorageError) -> Range<Int> {
+func checkRange(_ range: Range<Int>?, size: Int, handle: Handle) throws(StorageError) -> Range<Int> {
     guard let range else { return 0..<size }
     guard range.lowerBound >= 0, range.upperBound <= size else {
         throw StorageError(.io, "\(handle) is \(size) bytes; cannot read \(range.lowerBound)..<\(range.upperBound) (file truncated?)")

@@ -21,7 +21,7 @@ public struct LocalBackend: Backend {
         root = URL(fileURLWithPath: path, isDirectory: true).standardizedFileURL
     }
 
-    private func url(_ h: FileHandle) -> URL { root.appendingPathComponent(h.relativePath) }
+    private func url(_ h: Handle) -> URL { root.appendingPathComponent(h.relativePath) }
 
     public func create() throws {
         let fm = FileManager.default
@@ -40,7 +40,7 @@ public struct LocalBackend: Backend {
         }
     }
 
-    public func save(_ handle: FileHandle, data: [UInt8]) throws {
+    public func save(_ handle: Handle, data: [UInt8]) throws {
         let target = url(handle)
         let dir = target.deletingLastPathComponent()
         if access(target.path, F_OK) == 0 { throw StorageError(.alreadyExists, "\(handle) exists already") }
@@ -81,7 +81,7 @@ public struct LocalBackend: Backend {
         Self.fsyncDirectory(dir)
     }
 
-    public func load(_ handle: FileHandle, range: Range<Int>?) throws -> [UInt8] {
+    public func load(_ handle: Handle, range: Range<Int>?) throws -> [UInt8] {
         let fd = open(url(handle).path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Self.posixError("open \(handle)") }
         defer { close(fd) }
@@ -103,7 +103,7 @@ public struct LocalBackend: Backend {
         return out
     }
 
-    public func stat(_ handle: FileHandle) throws -> Int {
+    public func stat(_ handle: Handle) throws -> Int {
         guard let size = fileSize(path: url(handle).path) else { throw Self.posixError("stat \(handle)") }
         return size
     }
@@ -124,8 +124,8 @@ public struct LocalBackend: Backend {
                 if !FileManager.default.fileExists(atPath: dir.path) { continue }
                 throw StorageError(.io, "cannot list \(dir.path): \(error.localizedDescription)")
             }
-            for name in names.sorted() where FileHandle.isValidName(name) {
-                let h = FileHandle(type, id: ID<Never>(unchecked: name))
+            for name in names.sorted() where Handle.isValidName(name) {
+                let h = Handle(type, id: ID<Never>(unchecked: name))
                 guard let size = fileSize(path: dir.appendingPathComponent(name).path) else { continue }
                 out.append(FileInfo(handle: h, size: size))
             }
@@ -133,7 +133,7 @@ public struct LocalBackend: Backend {
         return out
     }
 
-    public func remove(_ handle: FileHandle) throws {
+    public func remove(_ handle: Handle) throws {
         guard unlink(url(handle).path) == 0 else { throw Self.posixError("remove \(handle)") }
         Self.fsyncDirectory(url(handle).deletingLastPathComponent())
     }
@@ -172,7 +172,7 @@ public struct LocalBackend: Backend {
 extension ID {
     /// For names already validated as 64 hex digits.
     init(unchecked hex: String) {
-        // invariant: callers pass only names for which FileHandle.isValidName is true.
+        // invariant: callers pass only names for which Handle.isValidName is true.
         try! self.init(hex: hex)
     }
 }

@@ -1,0 +1,360 @@
+public import ConvoSyncFormat
+public import ConvoSyncStorage
+public import Foundation
+import Crypto
+
+/// An open, unlocked repository: the master key, the config, the backend and the index.
+///
+/// ```swift
+/// let repo = try await Repository.open(backend: LocalBackend(path: "/srv/repo"), password: pw)
+/// let snapshots = try await repo.snapshots()
+/// ```
+public actor Repository {
+    public nonisolated let backend: any Backend
+    public nonisolated let key: MasterKey
+    public nonisolated let config: ConfigFile
+    /// The key file this repository was unlocked with.
+    public nonisolated let keyID: KeyID
+    nonisolated let cache: IndexCache?
+
+    private var index: MasterIndex?
+    private var frameCache = FrameCache(capacity: 8)
+
+    init(backend: any Backend, key: MasterKey, config: ConfigFile, keyID: KeyID, cacheDirectory: URL?) {
+        self.backend = backend
+        self.key = key
+        self.config = config
+        self.keyID = keyID
+        cache = cacheDirectory.map { IndexCache(directory: $0.appendingPathComponent(config.id)) }
+    }
+
+    // MARK: init and open
+
+    /// Creates a new repository with one key for `password`.
+    ///
+    /// - Throws: ``ConvoSyncError`` `.alreadyExists` if the backend holds a repository.
+    public static func initialize(
+        backend: any Backend, password: String, kdf: KDFParameters = .default,
+        chunker: ChunkerParameters = .default, host: String = Identity.host, username: String = Identity.username,
+        cacheDirectory: URL? = nil
+    ) async throws -> Repository {
+        guard !password.isEmpty else { throw ConvoSyncError(.invalidArgument, "an empty password is not allowed") }
+        if try await backend.exists(.config) {
+            throw ConvoSyncError(.alreadyExists, "a repository exists already at \(backend.location)")
+        }
+        try await backend.create()
+        let masterKey = MasterKey.generate()
+        var idBytes = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in idBytes.indices { idBytes[i] = rng.next() }
+        let config = ConfigFile(id: Hex.encode(idBytes), chunker: chunker)
+        let keyFile = try KeyFile.create(masterKey: masterKey, password: password, parameters: kdf, host: host, username: username)
+        let keyBytes = try keyFile.encoded()
+        let keyID = KeyID(ObjectID.hash(keyBytes))
+        // Key first, config last: a repository is visible (config exists) only when it can be opened.
+        try await backend.save(Handle(.key, id: keyID), data: keyBytes)
+        try await backend.save(.config, data: try config.sealed(using: masterKey.encryption))
+        return Repository(backend: backend, key: masterKey, config: config, keyID: keyID, cacheDirectory: cacheDirectory)
+    }
+
+    /// Opens a repository, trying every key file with `password`.
+    ///
+    /// - Throws: ``ConvoSyncError`` `.noRepository`, `.wrongPassword`, `.corrupted`.
+    public static func open(backend: any Backend, password: String, cacheDirectory: URL? = nil) async throws -> Repository {
+        let configBytes: [UInt8]
+        do {
+            configBytes = try await backend.load(.config)
+        } catch let e as StorageError where e.code == .notFound {
+            throw ConvoSyncError(.noRepository, "there is no repository at \(backend.location) (run 'convosync init' to create one)")
+        } catch {
+            throw ConvoSyncError.wrap(error, file: "config")
+        }
+        let keys = try await backend.list(.key)
+        guard !keys.isEmpty else { throw ConvoSyncError(.corrupted, "the repository at \(backend.location) has no key files") }
+        for info in keys {
+            let bytes = try await backend.load(info.handle)
+            guard ObjectID.hash(bytes).hex == info.handle.name else { continue }
+            guard let file = try? KeyFile(parsing: bytes) else { continue }
+            let masterKey: MasterKey
+            do {
+                masterKey = try file.unlock(password: password)
+            } catch let e as FormatError where e.code == FormatError.Code.authenticationFailed {
+                continue
+            }
+            let config: ConfigFile
+            do {
+                config = try ConfigFile(sealed: configBytes, using: masterKey.encryption)
+                try config.validate()
+            } catch {
+                throw ConvoSyncError.wrap(error, file: "config")
+            }
+            let keyID = try KeyID(hex: info.handle.name)
+            return Repository(backend: backend, key: masterKey, config: config, keyID: keyID, cacheDirectory: cacheDirectory)
+        }
+        throw ConvoSyncError(.wrongPassword, "wrong password or no key found for it in \(backend.location)")
+    }
+
+    // MARK: files
+
+    /// Seals and stores a repository file, returning its ID (SHA-256 of the stored bytes).
+    @discardableResult
+    public nonisolated func save<F: RepoFile>(_ file: F, compression: Compression = .default) async throws -> F.FileID where F.FileID: IDProtocol {
+        let bytes = try file.sealed(using: key.encryption, compression: compression)
+        let id = F.FileID(ObjectID.hash(bytes))
+        do {
+            try await backend.save(Handle(F.fileType, id: id.id), data: bytes)
+        } catch let e as StorageError where e.code == .alreadyExists {
+            // Same name means same bytes: content addressing makes the write idempotent.
+        } catch {
+            throw ConvoSyncError.wrap(error, file: "\(F.fileType.rawValue)/\(id.id.hex)")
+        }
+        return id
+    }
+
+    /// Loads, verifies and opens a repository file.
+    public nonisolated func load<F: RepoFile>(_ type: F.Type, id: F.FileID) async throws -> F where F.FileID: IDProtocol {
+        let handle = Handle(F.fileType, id: id.id)
+        let bytes = try await loadVerified(handle)
+        do {
+            return try F(sealed: bytes, using: key.encryption)
+        } catch {
+            throw ConvoSyncError.wrap(error, file: handle.relativePath)
+        }
+    }
+
+    /// Loads a file whose name is the SHA-256 of its bytes, and checks that it is.
+    nonisolated func loadVerified(_ handle: Handle) async throws -> [UInt8] {
+        let bytes: [UInt8]
+        do { bytes = try await backend.load(handle) } catch { throw ConvoSyncError.wrap(error, file: handle.relativePath) }
+        guard ObjectID.hash(bytes).hex == handle.name else {
+            throw ConvoSyncError(.corrupted, "\(handle.relativePath): contents do not match the name (SHA-256 mismatch; the file is damaged or truncated)")
+        }
+        return bytes
+    }
+
+    /// IDs of every file of one type.
+    public nonisolated func list<Tag>(_ type: FileType, as: ID<Tag>.Type = ID<Tag>.self) async throws -> [ID<Tag>] {
+        do {
+            return try await backend.list(type).map { try ID<Tag>(hex: $0.handle.name) }
+        } catch {
+            throw ConvoSyncError.wrap(error, file: type.rawValue)
+        }
+    }
+
+    // MARK: index
+
+    /// The master index, loading (and caching) index files on first use.
+    public func masterIndex() async throws -> MasterIndex {
+        if let index { return index }
+        var merged = MasterIndex()
+        for id in try await list(.index, as: IndexID.self) {
+            merged.add(try await loadIndexFile(id), id: id)
+        }
+        cache?.prune(keeping: merged.indexFiles)
+        index = merged
+        return merged
+    }
+
+    private func loadIndexFile(_ id: IndexID) async throws -> IndexFile {
+        let handle = Handle(.index, id: id)
+        let bytes: [UInt8]
+        if let cached = cache?.load(id) {
+            bytes = cached
+        } else {
+            bytes = try await loadVerified(handle)
+            cache?.store(bytes, id: id)
+        }
+        do { return try IndexFile(sealed: bytes, using: key.encryption) } catch {
+            throw ConvoSyncError.wrap(error, file: handle.relativePath)
+        }
+    }
+
+    /// Records packs written by this process, so later lookups find their blobs.
+    func addToIndex(_ file: IndexFile, id: IndexID) {
+        index?.add(file, id: id)
+    }
+
+    /// Writes an index file for `packs`, returning its ID and stored size.
+    func writeIndex(_ packs: [IndexFile.Pack], compression: Compression) async throws -> (IndexID, Int) {
+        let file = IndexFile(packs: packs)
+        let bytes = try file.sealed(using: key.encryption, compression: compression)
+        let id = IndexID(ObjectID.hash(bytes))
+        do {
+            try await backend.save(Handle(.index, id: id), data: bytes)
+        } catch {
+            throw ConvoSyncError.wrap(error, file: "index/\(id.hex)")
+        }
+        cache?.store(bytes, id: id)
+        addToIndex(file, id: id)
+        return (id, bytes.count)
+    }
+
+    // MARK: blobs
+
+    /// Loads a blob and checks its SHA-256.
+    public func loadBlob(_ id: BlobID) async throws -> [UInt8] {
+        let index = try await masterIndex()
+        guard let loc = index.location(of: id) else {
+            throw ConvoSyncError(.notFound, "blob \(id.hex) is not in the index (run 'convosync check')")
+        }
+        let frame = try await loadFrame(pack: loc.pack, frameNumber: loc.frameNumber, frame: loc.frame)
+        guard loc.offset + loc.length <= frame.count else {
+            throw ConvoSyncError(.corrupted, "index places blob \(id.short) at \(loc.offset)+\(loc.length), beyond its \(frame.count)-byte frame in pack \(loc.pack.short)")
+        }
+        let blob = Array(frame[loc.offset..<(loc.offset + loc.length)])
+        guard ObjectID.hash(blob) == id.objectID else {
+            throw ConvoSyncError(.corrupted, "blob \(id.short) in pack \(loc.pack.short) does not match its ID (SHA-256 mismatch)")
+        }
+        return blob
+    }
+
+    /// Loads a metadata blob (tree or range) and decodes its JSON.
+    public func loadJSONBlob<T: Decodable>(_ type: T.Type, id: BlobID) async throws -> T {
+        let bytes = try await loadBlob(id)
+        do { return try JSONCoding.decode(T.self, from: bytes, what: "blob \(id.short)") } catch {
+            throw ConvoSyncError.wrap(error, file: "blob \(id.short)")
+        }
+    }
+
+    private func loadFrame(pack: PackID, frameNumber: Int, frame: IndexFile.Frame) async throws -> [UInt8] {
+        let key = FrameCache.Key(pack: pack, frame: frameNumber)
+        if let hit = frameCache.get(key) { return hit }
+        let handle = Handle(.pack, id: pack)
+        let sealed: [UInt8]
+        do {
+            sealed = try await backend.load(handle, range: frame.offset..<(frame.offset + frame.length))
+        } catch {
+            throw ConvoSyncError.wrap(error, file: handle.relativePath)
+        }
+        let raw: [UInt8]
+        do {
+            let codec = try Compression.Codec(parsing: frame.codec)
+            let entry = PackHeader.Frame(codec: codec, storedLength: frame.length, rawLength: frame.rawLength, blobs: [])
+            raw = try entry.open(sealed, using: self.key.encryption)
+        } catch {
+            throw ConvoSyncError.wrap(error, file: "\(handle.relativePath) frame \(frameNumber)")
+        }
+        frameCache.put(key, raw)
+        return raw
+    }
+
+    // MARK: snapshots
+
+    /// Every snapshot, oldest first.
+    public func snapshots() async throws -> [(SnapshotID, SnapshotFile)] {
+        var out: [(SnapshotID, SnapshotFile)] = []
+        for id in try await list(.snapshot, as: SnapshotID.self) {
+            out.append((id, try await load(SnapshotFile.self, id: id)))
+        }
+        return out.sorted { a, b in
+            a.1.time != b.1.time ? a.1.time < b.1.time : a.0 < b.0
+        }
+    }
+
+    /// Finds a snapshot by `latest`, a full ID or a unique prefix of at least 4 hex digits.
+    public func findSnapshot(_ text: String, host: String? = nil) async throws -> (SnapshotID, SnapshotFile) {
+        if text == "latest" {
+            let all = try await snapshots().filter { host == nil || $0.1.host == host }
+            guard let last = all.last else { throw ConvoSyncError(.notFound, "the repository has no snapshots yet") }
+            return last
+        }
+        let id = try await resolve(text, type: .snapshot, as: SnapshotID.self)
+        return (id, try await load(SnapshotFile.self, id: id))
+    }
+
+    /// Resolves a full ID or unique prefix among the files of `type`.
+    public nonisolated func resolve<Tag>(_ text: String, type: FileType, as: ID<Tag>.Type) async throws -> ID<Tag> {
+        let prefix = text.lowercased()
+        guard prefix.count >= 4, prefix.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw ConvoSyncError(.invalidArgument, "'\(text)' is not an ID (give at least 4 hex digits, or 'latest')")
+        }
+        let matches = try await list(type, as: ID<Tag>.self).filter { $0.hex.hasPrefix(prefix) }
+        guard let first = matches.first else { throw ConvoSyncError(.notFound, "no \(type.rawValue) file matches '\(text)'") }
+        guard matches.count == 1 else { throw ConvoSyncError(.invalidArgument, "'\(text)' matches \(matches.count) \(type.rawValue) files; give more digits") }
+        return first
+    }
+
+    // MARK: keys
+
+    /// Every key file with its metadata.
+    public nonisolated func keys() async throws -> [(KeyID, KeyFile)] {
+        var out: [(KeyID, KeyFile)] = []
+        for id in try await list(.key, as: KeyID.self) {
+            let bytes = try await loadVerified(Handle(.key, id: id))
+            do { out.append((id, try KeyFile(parsing: bytes))) } catch { throw ConvoSyncError.wrap(error, file: "keys/\(id.hex)") }
+        }
+        return out
+    }
+
+    /// Adds a key file for another password.
+    public nonisolated func addKey(password: String, kdf: KDFParameters = .default, host: String = Identity.host, username: String = Identity.username) async throws -> KeyID {
+        guard !password.isEmpty else { throw ConvoSyncError(.invalidArgument, "an empty password is not allowed") }
+        let file = try KeyFile.create(masterKey: key, password: password, parameters: kdf, host: host, username: username)
+        let bytes = try file.encoded()
+        let id = KeyID(ObjectID.hash(bytes))
+        do { try await backend.save(Handle(.key, id: id), data: bytes) } catch { throw ConvoSyncError.wrap(error, file: "keys/\(id.hex)") }
+        return id
+    }
+
+    /// Removes a key file; the key in use and the last key cannot be removed.
+    public nonisolated func removeKey(_ id: KeyID) async throws {
+        guard id != keyID else {
+            throw ConvoSyncError(.invalidArgument, "key \(id.short) is the one in use; open the repository with another password to remove it (or use 'key passwd')")
+        }
+        try await removeKeyUnchecked(id)
+    }
+
+    nonisolated func removeKeyUnchecked(_ id: KeyID) async throws {
+        let all = try await list(.key, as: KeyID.self)
+        guard all.contains(id) else { throw ConvoSyncError(.notFound, "no key \(id.short)") }
+        guard all.count > 1 else { throw ConvoSyncError(.invalidArgument, "cannot remove the only key") }
+        do { try await backend.remove(Handle(.key, id: id)) } catch { throw ConvoSyncError.wrap(error, file: "keys/\(id.hex)") }
+    }
+
+    /// Replaces the key in use with one for `newPassword`.
+    public nonisolated func changePassword(to newPassword: String, kdf: KDFParameters = .default) async throws -> KeyID {
+        let new = try await addKey(password: newPassword, kdf: kdf)
+        try await removeKeyUnchecked(keyID)
+        return new
+    }
+}
+
+/// Typed IDs that ``Repository/save(_:compression:)`` can name files by.
+public protocol IDProtocol: Sendable {
+    associatedtype Tag
+    init(_ objectID: ObjectID)
+    var id: ID<Tag> { get }
+}
+
+extension ID: IDProtocol {
+    public var id: ID<Tag> { self }
+}
+
+/// This machine's host and user names, as recorded in snapshots and key files.
+public enum Identity {
+    public static var host: String { ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost" }
+    public static var username: String { ProcessInfo.processInfo.environment["USER"] ?? NSUserName() }
+}
+
+/// A small least-recently-used cache of decoded frames.
+struct FrameCache {
+    struct Key: Hashable { var pack: PackID; var frame: Int }
+    let capacity: Int
+    private var entries: [Key: [UInt8]] = [:]
+    private var order: [Key] = []
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    mutating func get(_ k: Key) -> [UInt8]? {
+        guard let v = entries[k] else { return nil }
+        if let i = order.firstIndex(of: k) { order.remove(at: i) }
+        order.append(k)
+        return v
+    }
+
+    mutating func put(_ k: Key, _ v: [UInt8]) {
+        entries[k] = v
+        order.append(k)
+        while order.count > capacity { entries[order.removeFirst()] = nil }
+    }
+}
