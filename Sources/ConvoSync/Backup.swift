@@ -81,9 +81,10 @@ public final class Backup {
         let parent = try await findParent(paths: paths)
         let parentRoot: Tree? = if let parent { try await repository.loadJSONBlob(Tree.self, id: parent.1.tree) } else { nil }
 
-        (progress.totalFiles, progress.totalBytes) = paths.reduce((0, 0)) { acc, p in
-            let c = Self.count(p)
-            return (acc.0 + c.0, acc.1 + c.1)
+        for p in paths {
+            let (files, bytes) = Self.count(p)
+            progress.totalFiles += files
+            progress.totalBytes += bytes
         }
         var nodes: [Tree.Node] = []
         for (path, name) in zip(paths, names) {
@@ -124,11 +125,14 @@ public final class Backup {
         switch st.kind {
         case .regular: return (1, st.size)
         case .directory:
-            let children = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-            return children.reduce((0, 0)) { acc, c in
-                let n = count((path as NSString).appendingPathComponent(c))
-                return (acc.0 + n.0, acc.1 + n.1)
+            var files = 0
+            var bytes = 0
+            for child in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+                let (f, b) = count((path as NSString).appendingPathComponent(child))
+                files += f
+                bytes += b
             }
+            return (files, bytes)
         default: return (0, 0)
         }
     }

@@ -36,7 +36,7 @@ extension Repository {
         s.snapshots = try await list(.snapshot, as: SnapshotID.self).count
         s.packs = index.packCount
         s.blobs = index.blobCount
-        s.packBytes = index.packIDs.reduce(0) { $0 + (index.packSize($1) ?? 0) }
+        for pack in index.packIDs { s.packBytes += index.packSize(pack) ?? 0 }
         var rawByType: [String: Int] = [:]
         for (_, loc) in index.allBlobs() {
             s.rawBlobBytes += loc.length
@@ -44,7 +44,7 @@ extension Repository {
         }
         s.rawBytesByType = rawByType
         for t in [FileType.index, .snapshot, .key, .config] {
-            s.metadataBytes += try await backend.list(t).reduce(0) { $0 + $1.size }
+            for info in try await backend.list(t) { s.metadataBytes += info.size }
         }
         s.totalBytes = s.packBytes + s.metadataBytes
         return s
@@ -86,11 +86,19 @@ public struct SnapshotDiff: Codable, Sendable {
             switch (before[path], after[path]) {
             case (nil, let n?): out.append(Entry(path: path, change: .added, messagesAfter: n.messages))
             case (let o?, nil): out.append(Entry(path: path, change: .removed, messagesBefore: o.messages))
-            case (let o?, let n?) where o.type != n.type || (o.type != .dir && (o.blobs != n.blobs || o.size != n.size)):
-                out.append(Entry(path: path, change: .modified, messagesBefore: o.messages, messagesAfter: n.messages))
+            case (let o?, let n?):
+                if isModified(o, n) {
+                    out.append(Entry(path: path, change: .modified, messagesBefore: o.messages, messagesAfter: n.messages))
+                }
             default: break
             }
         }
         return SnapshotDiff(entries: out)
+    }
+
+    private static func isModified(_ o: SnapshotEntry, _ n: SnapshotEntry) -> Bool {
+        if o.type != n.type { return true }
+        if o.type == .dir { return false }
+        return o.blobs != n.blobs || o.size != n.size
     }
 }

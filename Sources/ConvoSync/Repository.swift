@@ -75,12 +75,7 @@ public actor Repository {
             let bytes = try await backend.load(info.handle)
             guard ObjectID.hash(bytes).hex == info.handle.name else { continue }
             guard let file = try? KeyFile(parsing: bytes) else { continue }
-            let masterKey: MasterKey
-            do {
-                masterKey = try file.unlock(password: password)
-            } catch let e as FormatError where e.code == FormatError.Code.authenticationFailed {
-                continue
-            }
+            guard let masterKey = try? file.unlock(password: password) else { continue }
             let config: ConfigFile
             do {
                 config = try ConfigFile(sealed: configBytes, using: masterKey.encryption)

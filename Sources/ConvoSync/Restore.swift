@@ -52,7 +52,12 @@ public struct Restore {
     private func matches(_ relative: String) -> Bool {
         guard !options.include.isEmpty else { return true }
         let base = (relative as NSString).lastPathComponent
-        return options.include.contains { fnmatch($0, relative, 0) == 0 || fnmatch($0, base, 0) == 0 || relative.hasPrefix($0 + "/") }
+        for pattern in options.include {
+            if fnmatch(pattern, relative, 0) == 0 { return true }
+            if fnmatch(pattern, base, 0) == 0 { return true }
+            if relative.hasPrefix(pattern + "/") { return true }
+        }
+        return false
     }
 
     private func restoreTree(_ id: BlobID, into dir: String, relative: String, progress: inout RestoreProgress) async throws {
