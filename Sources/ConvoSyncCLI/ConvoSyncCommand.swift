@@ -1,0 +1,156 @@
+import ArgumentParser
+import ConvoSync
+import ConvoSyncFormat
+import ConvoSyncStorage
+import Foundation
+
+@main
+struct ConvoSyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convosync",
+        abstract: "Keep AI coding sessions continuous across devices: an encrypted, deduplicating store for code + conversation.",
+        discussion: """
+            The repository comes from -r/--repo or CONVOSYNC_REPOSITORY; the password from
+            CONVOSYNC_PASSWORD, --password-file / CONVOSYNC_PASSWORD_FILE, or a prompt.
+
+            EXAMPLES:
+              convosync -r /srv/convosync init
+              convosync -r /srv/convosync backup ~/.claude/projects
+              convosync -r /srv/convosync snapshots
+              convosync -r /srv/convosync restore latest --target /tmp/restored
+
+            EXIT STATUS:
+              0 success, 1 error, 10 no repository at the location, 12 wrong password,
+              64 invalid command-line usage, 130 interrupted.
+            """,
+        subcommands: [Init.self, BackupCommand.self, RestoreCommand.self, Snapshots.self, Ls.self, Cat.self, Stats.self, Diff.self, Key.self])
+
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as ConvoSyncError {
+            FileHandle.standardError.write(Data("convosync: \(error.message)\n".utf8))
+            Foundation.exit(ExitStatus.code(for: error))
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Documented exit codes.
+enum ExitStatus {
+    static let error: Int32 = 1
+    static let noRepository: Int32 = 10
+    static let locked: Int32 = 11
+    static let wrongPassword: Int32 = 12
+
+    static func code(for error: ConvoSyncError) -> Int32 {
+        switch error.code {
+        case .noRepository: noRepository
+        case .wrongPassword: wrongPassword
+        case .locked: locked
+        default: ExitStatus.error
+        }
+    }
+}
+
+struct GlobalOptions: ParsableArguments {
+    @Option(name: [.customShort("r"), .long], help: "Repository location: a directory path (env: CONVOSYNC_REPOSITORY).")
+    var repo: String?
+
+    @Option(name: .long, help: "Read the password from this file (env: CONVOSYNC_PASSWORD_FILE).")
+    var passwordFile: String?
+
+    @Option(name: .long, help: "Directory for the local index cache (default: ~/.cache/convosync).")
+    var cacheDir: String?
+
+    @Flag(name: .long, help: "Do not use or write the local cache.")
+    var noCache = false
+
+    @Flag(name: [.customShort("q"), .long], help: "Print only errors.")
+    var quiet = false
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    func backend() throws -> any Backend {
+        guard let location = repo ?? environment["CONVOSYNC_REPOSITORY"], !location.isEmpty else {
+            throw ConvoSyncError(.noRepository, "no repository given: pass -r/--repo or set CONVOSYNC_REPOSITORY")
+        }
+        if location.hasPrefix("rest:") || location.hasPrefix("http://") || location.hasPrefix("https://") {
+            throw ConvoSyncError(.invalidArgument, "'\(location)': HTTP repositories need convosync-server, which this build does not include yet; use a directory path")
+        }
+        let path = location.hasPrefix("local:") ? String(location.dropFirst(6)) : location
+        return LocalBackend(path: (path as NSString).expandingTildeInPath)
+    }
+
+    var cacheDirectory: URL? {
+        if noCache { return nil }
+        if let cacheDir { return URL(fileURLWithPath: cacheDir) }
+        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return URL(fileURLWithPath: xdg).appendingPathComponent("convosync") }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/convosync")
+    }
+
+    /// Scrypt parameters for new keys; CONVOSYNC_SCRYPT_N lowers the cost for tests.
+    var kdf: KDFParameters {
+        if let n = environment["CONVOSYNC_SCRYPT_N"].flatMap(Int.init) { return KDFParameters(n: n, r: 8, p: 1) }
+        return .default
+    }
+
+    func password(confirm: Bool = false, prompt: String = "enter password for repository: ") throws -> String {
+        if let p = environment["CONVOSYNC_PASSWORD"], !p.isEmpty { return p }
+        if let file = passwordFile ?? environment["CONVOSYNC_PASSWORD_FILE"] {
+            guard let data = FileManager.default.contents(atPath: (file as NSString).expandingTildeInPath) else {
+                throw ConvoSyncError(.invalidArgument, "cannot read password file \(file)")
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            return text.hasSuffix("\n") ? String(text.dropLast()) : text
+        }
+        guard isatty(0) == 1 else {
+            throw ConvoSyncError(.invalidArgument, "no password: set CONVOSYNC_PASSWORD or CONVOSYNC_PASSWORD_FILE, or run on a terminal")
+        }
+        let first = try Self.prompt(prompt)
+        if confirm {
+            guard try Self.prompt("enter password again: ") == first else {
+                throw ConvoSyncError(.invalidArgument, "the passwords do not match")
+            }
+        }
+        return first
+    }
+
+    private static func prompt(_ text: String) throws -> String {
+        guard let p = getpass(text) else { throw ConvoSyncError(.invalidArgument, "cannot read a password from the terminal") }
+        return String(cString: p)
+    }
+
+    func open() async throws -> Repository {
+        try await Repository.open(backend: backend(), password: password(), cacheDirectory: cacheDirectory)
+    }
+
+    func say(_ text: String) {
+        if !quiet { print(text) }
+    }
+}
+
+struct JSONFlag: ParsableArguments {
+    @Flag(name: .long, help: "Print machine-readable JSON.")
+    var json = false
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let e = JSONCoding.encoder
+    e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    print(String(decoding: try e.encode(value), as: UTF8.self))
+}
+
+func formatBytes(_ n: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n)
+    var i = 0
+    while v >= 1024, i < units.count - 1 { v /= 1024; i += 1 }
+    return i == 0 ? "\(n) B" : String(format: "%.2f %@", v, units[i])
+}
