@@ -1,4 +1,4 @@
-import ConvoSyncFormat
+public import ConvoSyncFormat
 
 /// Decides which message ranges a conversation's new snapshot references.
 ///
@@ -11,15 +11,15 @@ import ConvoSyncFormat
 ///
 /// So appending 50 messages to an 800-message conversation reuses [0, 800) and adds one
 /// range [800, 850); crossing 1000 rewrites the block as one range.
-enum ConversationRanges {
-    struct Plan: Equatable {
+public enum ConversationRanges {
+    public struct Plan: Equatable, Sendable {
         /// Parent ranges kept as they are.
-        var reused: [Tree.RangeRef]
+        public var reused: [Tree.RangeRef]
         /// New ranges to write, each as a full ``MessageRange``.
-        var new: [MessageRange]
+        public var new: [MessageRange]
     }
 
-    static func plan(messages: [[BlobID]], parent: [(Tree.RangeRef, MessageRange)]) -> Plan {
+    public static func plan(messages: [[BlobID]], parent: [(Tree.RangeRef, MessageRange)]) -> Plan {
         let block = MessageRange.consolidationSize
         let count = messages.count
         let lastBlockStart = (count / block) * block

@@ -1,0 +1,140 @@
+public import ConvoSyncFormat
+public import ConvoSyncStorage
+public import Foundation
+
+/// A tiny deterministic generator for test data; tests log the seed they use.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    public mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
+}
+
+/// Paths of the project and of ../shared, found by walking up from this file.
+public enum Paths {
+    public static let projectRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    }()
+    public static var vectors: URL { projectRoot.appendingPathComponent("Format/vectors") }
+    public static var realCorpus: URL { projectRoot.deletingLastPathComponent().appendingPathComponent("shared/corpus/real") }
+    public static var generator: URL { projectRoot.deletingLastPathComponent().appendingPathComponent("shared/corpus/gen_session.py") }
+
+    /// The built `convosync` binary next to the test bundle.
+    public static var binary: URL {
+        if let p = ProcessInfo.processInfo.environment["CONVOSYNC_BIN"] { return URL(fileURLWithPath: p) }
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return exe.deletingLastPathComponent().appendingPathComponent("convosync")
+    }
+
+    /// Every `.jsonl` file of the real corpus.
+    public static func realSessions() -> [URL] {
+        ((try? FileManager.default.contentsOfDirectory(at: realCorpus, includingPropertiesForKeys: nil)) ?? [])
+            .filter { $0.pathExtension == "jsonl" }.sorted { $0.path < $1.path }
+    }
+}
+
+/// A fresh temporary directory, removed by `cleanup()`.
+public struct TemporaryDirectory: Sendable {
+    public let url: URL
+    public init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("convosync-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    public var path: String { url.path }
+    public func cleanup() { try? FileManager.default.removeItem(at: url) }
+}
+
+/// Runs the session generator of ../shared/corpus.
+public func generateSession(messages: Int, seed: Int = 1) throws -> [UInt8] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", Paths.generator.path, "--messages", String(messages), "--seed", String(seed)]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Array(data)
+}
+
+/// A Wycheproof-shaped vector file.
+public struct VectorFile<Test: Decodable & Sendable>: Decodable, Sendable {
+    public struct Group: Decodable, Sendable { public var tests: [Test] }
+    public var algorithm: String
+    public var specVersion: Int
+    public var numberOfTests: Int
+    public var testGroups: [Group]
+    public var tests: [Test] { testGroups.flatMap(\.tests) }
+
+    public static func load(_ name: String) throws -> VectorFile {
+        let data = try Data(contentsOf: Paths.vectors.appendingPathComponent(name))
+        return try JSONDecoder().decode(VectorFile.self, from: data)
+    }
+}
+
+/// One conformance suite every backend must pass.
+public enum BackendConformance {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    static func expect(_ ok: Bool, _ what: String) throws {
+        if !ok { throw Failure(description: what) }
+    }
+
+    static func expectError(_ code: StorageError.Code, _ what: String, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+            throw Failure(description: "\(what): expected \(code), got success")
+        } catch let e as StorageError {
+            try expect(e.code == code, "\(what): expected \(code), got \(e.code): \(e.message)")
+        }
+    }
+
+    public static func run(_ backend: any Backend) async throws {
+        try await backend.create()
+        await expectNoThrowList(backend)
+        var rng = SplitMix64(seed: 7)
+        let data = rng.bytes(100_000)
+        let id = PackID(ObjectID.hash(data))
+        let h = Handle(.pack, id: id)
+        try await expect(!(backend.exists(h)), "fresh backend has no pack")
+        try await backend.save(h, data: data)
+        try await expect(backend.load(h) == data, "load returns what was saved")
+        try await expect(backend.load(h, range: 10..<1000) == Array(data[10..<1000]), "range load")
+        try await expect(backend.stat(h) == data.count, "stat size")
+        try await expect(backend.list(.pack).map(\.handle) == [h], "list shows the pack")
+        try await expect(backend.list(.index).isEmpty, "other types are empty")
+        try await expectError(.alreadyExists, "second save of the same name") { try await backend.save(h, data: [1]) }
+        try await expect(backend.load(h) == data, "failed overwrite left the file unchanged")
+        try await expectError(.io, "range beyond the end") { _ = try await backend.load(h, range: 0..<(data.count + 1)) }
+        try await backend.save(.config, data: [1, 2, 3])
+        try await expect(backend.load(.config) == [1, 2, 3], "config")
+        try await backend.remove(h)
+        try await expectError(.notFound, "load after remove") { _ = try await backend.load(h) }
+        try await expectError(.notFound, "remove twice") { try await backend.remove(h) }
+        for bad in ["../../etc/passwd", "config", "", String(repeating: "A", count: 64), String(repeating: "0", count: 63) + "/"] {
+            do {
+                _ = try Handle(.snapshot, name: bad)
+                throw Failure(description: "name '\(bad)' was accepted")
+            } catch let e as StorageError {
+                try expect(e.code == .invalidName, "invalid name code")
+            }
+        }
+    }
+
+    private static func expectNoThrowList(_ backend: any Backend) async {
+        _ = try? await backend.list(.snapshot)
+    }
+}

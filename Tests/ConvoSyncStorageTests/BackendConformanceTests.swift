@@ -1,0 +1,45 @@
+import ConvoSyncFormat
+import ConvoSyncStorage
+import ConvoSyncTestSupport
+import Foundation
+import Testing
+
+@Suite("Backend conformance")
+struct BackendConformanceTests {
+    @Test("memory backend passes the conformance suite")
+    func memory() async throws {
+        try await BackendConformance.run(MemoryBackend())
+    }
+
+    @Test("local backend passes the conformance suite")
+    func local() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        try await BackendConformance.run(LocalBackend(path: dir.path + "/repo"))
+    }
+
+    @Test("local backend never lists temporary files and creates the layout")
+    func localTemporaryFiles() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let backend = LocalBackend(path: dir.path)
+        try await backend.create()
+        try Data([1, 2, 3]).write(to: dir.url.appendingPathComponent("snapshots/.tmp-leftover"))
+        #expect(try await backend.list(.snapshot).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/data/ff"))
+        try await backend.save(.config, data: [1])
+        await #expect(throws: StorageError.self) { try await backend.create() }
+    }
+
+    @Test("a read-only directory gives permissionDenied, not a crash")
+    func readOnly() async throws {
+        guard getuid() != 0 else { return }  // root ignores permissions
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let backend = LocalBackend(path: dir.path)
+        try await backend.create()
+        chmod(dir.path + "/index", 0o500)
+        defer { chmod(dir.path + "/index", 0o700) }
+        await #expect(throws: StorageError.self) { try await backend.save(Handle(.index, name: String(repeating: "a", count: 64)), data: [1]) }
+    }
+}
