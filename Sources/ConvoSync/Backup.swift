@@ -167,7 +167,8 @@ public final class Backup {
                 progress.files += 1
                 report(force: false)
             }
-            if let previous, previous.size == st.size, previous.mtime == st.mtime, try await isComplete(previous) {
+            if let previous, previous.size == st.size, abs(previous.mtime.timeIntervalSince(st.mtime)) < 0.001, try await isComplete(previous) {
+                // Stored times keep milliseconds (Format/SPEC.md §Trees), so compare at that precision.
                 // Unchanged since the parent snapshot: reuse its node without reading the file.
                 progress.bytes += st.size
                 if let c = previous.conversation {

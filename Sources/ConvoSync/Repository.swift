@@ -159,9 +159,20 @@ public actor Repository {
             bytes = try await loadVerified(handle)
             cache?.store(bytes, id: id)
         }
-        do { return try IndexFile(sealed: bytes, using: key.encryption) } catch {
+        let file: IndexFile
+        do { file = try IndexFile(sealed: bytes, using: key.encryption) } catch {
             throw ConvoSyncError.wrap(error, file: handle.relativePath)
         }
+        for pack in file.packs {
+            for blob in pack.blobs {
+                guard blob.frame >= 0, blob.frame < pack.frames.count, blob.offset >= 0, blob.length >= 0,
+                      blob.offset + blob.length <= pack.frames[blob.frame].rawLength
+                else {
+                    throw ConvoSyncError(.corrupted, "\(handle.relativePath): blob \(blob.id.short) lies outside frame \(blob.frame) of pack \(pack.id.short)")
+                }
+            }
+        }
+        return file
     }
 
     /// Records packs written by this process, so later lookups find their blobs.
