@@ -42,12 +42,13 @@ public actor Repository {
         if try await backend.exists(.config) {
             throw ConvoSyncError(.alreadyExists, "a repository exists already at \(backend.location)")
         }
-        try await backend.create()
         let masterKey = MasterKey.generate()
         var idBytes = [UInt8](repeating: 0, count: 32)
         var rng = SystemRandomNumberGenerator()
         for i in idBytes.indices { idBytes[i] = rng.next() }
         let config = ConfigFile(id: Hex.encode(idBytes), chunker: chunker)
+        do { try config.validate() } catch { throw ConvoSyncError(.invalidArgument, "\(error)") }
+        try await backend.create()
         let keyFile = try KeyFile.create(masterKey: masterKey, password: password, parameters: kdf, host: host, username: username)
         let keyBytes = try keyFile.encoded()
         let keyID = KeyID(ObjectID.hash(keyBytes))

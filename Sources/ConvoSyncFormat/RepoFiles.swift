@@ -72,6 +72,9 @@ public struct ConfigFile: RepoFile, Hashable {
             throw FormatError(.unsupportedVersion, "repository format version \(version) is not supported (this build reads version \(Self.currentVersion)); upgrade convosync")
         }
         try chunker.validate()
+        guard id.utf8.count == 64, Hex.decode(id) != nil, id == id.lowercased() else {
+            throw FormatError(.invalidEncoding, "repository id '\(id.prefix(80))' is not 64 lowercase hex digits")
+        }
         guard (4096...(64 << 20)).contains(frameSize), (frameSize...(1 << 30)).contains(packSize) else {
             throw FormatError(.invalidParameter, "frame size \(frameSize) or pack size \(packSize) is out of range")
         }

@@ -177,3 +177,17 @@ struct RepositoryTests {
         #expect(first.snapshot.summary.messages == 401)
     }
 }
+
+@Suite("Repository init")
+struct RepositoryInitTests {
+    @Test("invalid chunker parameters are refused before anything is written")
+    func badChunker() async throws {
+        let backend = MemoryBackend()
+        let bad = ChunkerParameters(minSize: 4096, averageSize: 3000, maxSize: 8192, messageThreshold: 4096)
+        await #expect(throws: ConvoSyncError.self) {
+            _ = try await Repository.initialize(backend: backend, password: "x", kdf: .insecureTesting, chunker: bad)
+        }
+        #expect(try await backend.list(.key).isEmpty)
+        #expect(try await !backend.exists(.config))
+    }
+}
