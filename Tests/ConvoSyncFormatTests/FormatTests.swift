@@ -273,3 +273,51 @@ struct PrimitiveTests {
         #expect(try ObjectID(hex: id.hex.uppercased()) == id)
     }
 }
+
+struct KeyFileVector: Codable, Sendable {
+    var tcId: Int
+    var comment: String
+    var password: String
+    var keyFile: String
+    var masterKey: String
+    var result: String
+}
+
+@Suite("Key file vectors")
+struct KeyFileVectorTests {
+    @Test("key file vectors unlock to the recorded master key or fail")
+    func keyFiles() throws {
+        if writeVectors {
+            let master = try MasterKey(secret: SymmetricKey(data: (0..<32).map { UInt8(255 - $0) }))
+            let file = try KeyFile.create(masterKey: master, password: "correct horse battery staple", parameters: .insecureTesting,
+                                          host: "vector", username: "vector", created: Date(timeIntervalSince1970: 1_764_000_000))
+            let good = String(decoding: try file.encoded(), as: UTF8.self)
+            var flipped = file
+            var data = Array(Data(base64Encoded: file.data)!)
+            data[data.count - 1] ^= 1
+            flipped.data = Data(data).base64EncodedString()
+            var future = file; future.version = 2
+            var tooCheap = file; tooCheap.n = 512
+            let m = Hex.encode(master.secret.withUnsafeBytes { Array($0) })
+            func text(_ k: KeyFile) throws -> String { String(decoding: try k.encoded(), as: UTF8.self) }
+            try writeVectorFile("keyfile.json", algorithm: "scrypt + AES-256-GCM key file", notes: "keyFile is the stored JSON", tests: [
+                KeyFileVector(tcId: 1, comment: "valid key file", password: "correct horse battery staple", keyFile: good, masterKey: m, result: "valid"),
+                KeyFileVector(tcId: 2, comment: "wrong password", password: "Correct horse battery staple", keyFile: good, masterKey: "", result: "invalid"),
+                KeyFileVector(tcId: 3, comment: "flipped tag bit in data", password: "correct horse battery staple", keyFile: try text(flipped), masterKey: "", result: "invalid"),
+                KeyFileVector(tcId: 4, comment: "unknown version", password: "correct horse battery staple", keyFile: try text(future), masterKey: "", result: "invalid"),
+                KeyFileVector(tcId: 5, comment: "scrypt N below the allowed range", password: "correct horse battery staple", keyFile: try text(tooCheap), masterKey: "", result: "invalid"),
+                KeyFileVector(tcId: 6, comment: "truncated JSON", password: "correct horse battery staple", keyFile: String(good.prefix(40)), masterKey: "", result: "invalid"),
+            ])
+        }
+        for v in try VectorFile<KeyFileVector>.load("keyfile.json").tests {
+            if v.result == "valid" {
+                let key = try KeyFile(parsing: Array(v.keyFile.utf8)).unlock(password: v.password)
+                #expect(Hex.encode(key.secret.withUnsafeBytes { Array($0) }) == v.masterKey, "tcId \(v.tcId)")
+            } else {
+                #expect(throws: FormatError.self, "tcId \(v.tcId): \(v.comment)") {
+                    try KeyFile(parsing: Array(v.keyFile.utf8)).unlock(password: v.password)
+                }
+            }
+        }
+    }
+}
