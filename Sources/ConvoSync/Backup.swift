@@ -37,7 +37,7 @@ public struct BackupResult: Sendable {
 /// Backs up files and directories into a new snapshot. `.jsonl` files are stored as
 /// conversations: one blob per message, message ranges per Format/SPEC.md §Conversation ranges.
 ///
-/// Write order (Format/SPEC.md §Write ordering): packs, then the index files naming them,
+/// Write order (Format/SPEC.md §Read/Write ordering invariants): packs, then the index files naming them,
 /// then the snapshot. A backup stopped at any point leaves no snapshot and no index entry
 /// that points at something missing.
 ///

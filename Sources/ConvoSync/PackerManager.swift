@@ -9,7 +9,7 @@ import Crypto
 /// detached tasks (at most `concurrency` at once); their results are appended to packs in
 /// submission order, so memory stays bounded by `concurrency × frameSize + packSize`.
 ///
-/// Implements the write side of Format/SPEC.md §Pack format and §Write ordering: a pack is
+/// Implements the write side of Format/SPEC.md §Frames and Pack format and §Read/Write ordering invariants: a pack is
 /// stored completely before any index file names it.
 final class PackerManager {
     private let backend: any Backend

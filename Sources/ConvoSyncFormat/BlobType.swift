@@ -1,4 +1,4 @@
-/// What a blob holds; raw values are the type bytes of Format/SPEC.md §Pack format.
+/// What a blob holds; raw values are the type bytes of Format/SPEC.md §Frames and Pack format.
 public enum BlobType: UInt8, Codable, Sendable, CaseIterable, CustomStringConvertible {
     /// Bytes of a message or of a file chunk.
     case data = 0

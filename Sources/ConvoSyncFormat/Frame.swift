@@ -2,7 +2,7 @@ public import Crypto
 
 /// A run of blobs compressed as one stream and sealed as one envelope.
 ///
-/// Implements Format/SPEC.md §Frames. Sealing and opening are pure, so a writer may seal
+/// Implements Format/SPEC.md §Frames and Pack format. Sealing and opening are pure, so a writer may seal
 /// several frames at once on different cores.
 public struct FrameBuilder: Sendable {
     public private(set) var blobs: [PackHeader.Blob] = []

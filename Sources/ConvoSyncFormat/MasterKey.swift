@@ -2,7 +2,7 @@ public import Crypto
 
 /// The repository's secret: 32 random bytes from which every working key is derived.
 ///
-/// Implements Format/SPEC.md §Keys. The master key never leaves a device unwrapped; it is
+/// Implements Format/SPEC.md §Encryption envelope and §Key files. The master key never leaves a device unwrapped; it is
 /// stored only inside key files, sealed under a password-derived key.
 public struct MasterKey: Sendable {
     public static let byteCount = 32

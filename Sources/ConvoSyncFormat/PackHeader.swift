@@ -2,7 +2,7 @@ public import Crypto
 
 /// The table of contents at the end of a pack: its frames and the blobs in each.
 ///
-/// Implements Format/SPEC.md §Pack format:
+/// Implements Format/SPEC.md §Frames and Pack format:
 ///
 ///     pack         = frame_0 ‖ … ‖ frame_{n-1} ‖ envelope(header, "pack-header") ‖ u32 header_length
 ///     header       = "CSPK" ‖ u8 version ‖ u32 frame_count ‖ frame_entry*
