@@ -72,10 +72,19 @@ public actor Repository {
         }
         let keys = try await backend.list(.key)
         guard !keys.isEmpty else { throw ConvoSyncError(.corrupted, "the repository at \(backend.location) has no key files") }
+        // Key files that cannot be read are skipped, but named if no other key opens.
+        var unreadable: [String] = []
         for info in keys {
             let bytes = try await backend.load(info.handle)
-            guard ObjectID.hash(bytes).hex == info.handle.name else { continue }
-            guard let file = try? KeyFile(parsing: bytes) else { continue }
+            guard ObjectID.hash(bytes).hex == info.handle.name else {
+                unreadable.append("\(info.handle.relativePath) is damaged (SHA-256 mismatch)")
+                continue
+            }
+            let parsed = Result { try KeyFile(parsing: bytes) }
+            guard case .success(let file) = parsed else {
+                if case .failure(let e) = parsed { unreadable.append("\(info.handle.relativePath): \(e)") }
+                continue
+            }
             guard let masterKey = try? file.unlock(password: password) else { continue }
             let config: ConfigFile
             do {
@@ -86,6 +95,9 @@ public actor Repository {
             }
             let keyID = try KeyID(hex: info.handle.name)
             return Repository(backend: backend, key: masterKey, config: config, keyID: keyID, cacheDirectory: cacheDirectory)
+        }
+        if !unreadable.isEmpty {
+            throw ConvoSyncError(.wrongPassword, "wrong password or no key found for it in \(backend.location); \(unreadable.count) key file(s) could not be read: \(unreadable.joined(separator: "; "))")
         }
         throw ConvoSyncError(.wrongPassword, "wrong password or no key found for it in \(backend.location)")
     }

@@ -191,3 +191,23 @@ struct RepositoryInitTests {
         #expect(try await !backend.exists(.config))
     }
 }
+
+@Suite("Key files")
+struct KeyFileErrorTests {
+    @Test("a damaged key file is named when no key opens")
+    func damagedKey() async throws {
+        let backend = MemoryBackend()
+        let repo = try await makeRepository(backend)
+        let handle = Handle(.key, id: repo.keyID)
+        var bytes = try await backend.load(handle)
+        bytes[5] ^= 1
+        await backend.corrupt(handle, with: bytes)
+        do {
+            _ = try await Repository.open(backend: backend, password: "secret")
+            Issue.record("opened with a damaged key file")
+        } catch let e as ConvoSyncError {
+            #expect(e.code == .wrongPassword)
+            #expect(e.message.contains("keys/\(repo.keyID.hex) is damaged"), "\(e.message)")
+        }
+    }
+}
