@@ -115,7 +115,11 @@ public struct LocalBackend: Backend {
         let base = root.appendingPathComponent(type.rawValue)
         var dirs = [base]
         if type.isSharded {
-            dirs = ((try? FileManager.default.contentsOfDirectory(atPath: base.path)) ?? []).sorted().map { base.appendingPathComponent($0) }
+            // Only the 256 shard directories (two hex digits); anything else in data/ is foreign and ignored.
+            let shards = ((try? FileManager.default.contentsOfDirectory(atPath: base.path)) ?? []).filter { name in
+                name.utf8.count == 2 && Hex.decode(name) != nil && name == name.lowercased()
+            }
+            dirs = shards.sorted().map { base.appendingPathComponent($0) }
         }
         var out: [FileInfo] = []
         for dir in dirs {
@@ -124,7 +128,7 @@ public struct LocalBackend: Backend {
                 if !FileManager.default.fileExists(atPath: dir.path) { continue }
                 throw StorageError(.io, "cannot list \(dir.path): \(error.localizedDescription)")
             }
-            for name in names.sorted() where Handle.isValidName(name) {
+            for name in names.sorted() where Handle.isValidName(name) && (!type.isSharded || name.hasPrefix(dir.lastPathComponent)) {
                 let h = Handle(type, id: ID<Never>(unchecked: name))
                 guard let size = fileSize(path: dir.appendingPathComponent(name).path) else { continue }
                 out.append(FileInfo(handle: h, size: size))

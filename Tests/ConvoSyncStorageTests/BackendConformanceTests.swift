@@ -29,6 +29,10 @@ struct BackendConformanceTests {
         #expect(FileManager.default.fileExists(atPath: dir.path + "/data/ff"))
         try await backend.save(.config, data: [1])
         await #expect(throws: StorageError.self) { try await backend.create() }
+        // Foreign entries in data/ and packs in the wrong shard are not listed.
+        try Data([1]).write(to: dir.url.appendingPathComponent("data/README"))
+        try Data([1]).write(to: dir.url.appendingPathComponent("data/00/" + String(repeating: "f", count: 64)))
+        #expect(try await backend.list(.pack).isEmpty)
     }
 
     @Test("a read-only directory gives permissionDenied, not a crash")
