@@ -26,7 +26,7 @@ public struct MasterKey: Sendable {
     /// A fresh random master key.
     public static func generate() -> MasterKey {
         // invariant: a 256-bit SymmetricKey always has 32 bytes.
-        try! MasterKey(secret: SymmetricKey(size: .bits256))
+        try! MasterKey(secret: SymmetricKey(size: .bits256))  // invariant: 256 bits is 32 bytes
     }
 
     private static func derive(_ secret: SymmetricKey, info: String) -> SymmetricKey {

@@ -177,7 +177,7 @@ extension ID {
     /// For names already validated as 64 hex digits.
     init(unchecked hex: String) {
         // invariant: callers pass only names for which Handle.isValidName is true.
-        try! self.init(hex: hex)
+        try! self.init(hex: hex)  // invariant: callers pass only names that are 64 hex digits
     }
 }
 
