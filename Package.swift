@@ -19,10 +19,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
-        // C libraries from Debian (zlib1g-dev, libzstd-dev); see .ci/run.
+        // C libraries from Debian (zlib1g-dev, libdeflate-dev, libzstd-dev); see .ci/setup.
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(
+            name: "CDeflate", pkgConfig: "libdeflate",
+            providers: [.apt(["libdeflate-dev"]), .brew(["libdeflate"])]),
         .systemLibrary(
             name: "CZstd", pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
@@ -31,7 +34,7 @@ let package = Package(
         .target(
             name: "ConvoSyncFormat",
             dependencies: [
-                "CZlib", "CZstd",
+                "CZlib", "CDeflate", "CZstd",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],

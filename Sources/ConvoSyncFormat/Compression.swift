@@ -1,3 +1,4 @@
+import CDeflate
 import CZlib
 import CZstd
 
@@ -100,28 +101,21 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
 
     // MARK: gzip (zlib)
 
+    /// Compresses with libdeflate: a standard gzip member, about 1.4× faster than zlib at level 9
+    /// for the same size (Benchmarks/README.md). Decompression stays with zlib.
     private static func gzip(_ input: [UInt8], level: Int) throws(FormatError) -> [UInt8] {
-        var stream = z_stream()
-        // windowBits 15 + 16 selects the gzip wrapper; memLevel 8 is what gzip(1) uses.
-        var rc = deflateInit2_(&stream, Int32(level), Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-        guard rc == Z_OK else { throw FormatError(.compression, "deflateInit2 failed (\(rc))") }
-        defer { deflateEnd(&stream) }
-        let bound = Int(deflateBound(&stream, uLong(input.count))) + 32
-        var out = [UInt8](repeating: 0, count: bound)
-        var written = 0
-        rc = input.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress)
-                stream.avail_in = uInt(src.count)
-                stream.next_out = dst.baseAddress
-                stream.avail_out = uInt(dst.count)
-                let r = deflate(&stream, Z_FINISH)
-                written = dst.count - Int(stream.avail_out)
-                return r
+        guard let compressor = libdeflate_alloc_compressor(Int32(level)) else {
+            throw FormatError(.compression, "libdeflate cannot allocate a level-\(level) compressor")
+        }
+        defer { libdeflate_free_compressor(compressor) }
+        var out = [UInt8](repeating: 0, count: libdeflate_gzip_compress_bound(compressor, input.count))
+        let n = input.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { dst in
+                libdeflate_gzip_compress(compressor, src.baseAddress, src.count, dst.baseAddress, dst.count)
             }
         }
-        guard rc == Z_STREAM_END else { throw FormatError(.compression, "deflate did not finish (\(rc))") }
-        out.removeSubrange(written...)
+        guard n > 0 else { throw FormatError(.compression, "libdeflate could not compress a \(input.count)-byte frame") }
+        out.removeSubrange(n...)
         return out
     }
 
