@@ -32,6 +32,8 @@ public struct BackupResult: Sendable {
     public var snapshotID: SnapshotID
     public var snapshot: SnapshotFile
     public var parent: SnapshotID?
+    /// Everything this backup stored: packs, index files and the snapshot file itself.
+    public var bytesAdded: Int
 }
 
 /// Backs up files and directories into a new snapshot. `.jsonl` files are stored as
@@ -96,14 +98,14 @@ public final class Backup {
         try await writeIndex()
 
         summary.blobsAdded = packer.blobsWritten
-        var snapshot = SnapshotFile(
+        // The snapshot cannot record its own size; the result adds it.
+        summary.bytesAdded = packer.bytesWritten + indexBytes
+        let snapshot = SnapshotFile(
             time: Date(), host: options.host, username: Identity.username, paths: paths, tags: options.tags,
             tree: root, parent: parent?.0, summary: summary)
-        let provisional = try snapshot.sealed(using: repository.key.encryption, compression: options.compression).count
-        snapshot.summary.bytesAdded = packer.bytesWritten + indexBytes + provisional
-        let id = try await repository.save(snapshot, compression: options.compression)
+        let (id, stored) = try await repository.store(snapshot, compression: options.compression)
         report(force: true)
-        return BackupResult(snapshotID: id, snapshot: snapshot, parent: parent?.0)
+        return BackupResult(snapshotID: id, snapshot: snapshot, parent: parent?.0, bytesAdded: summary.bytesAdded + stored.count)
     }
 
     private func findParent(paths: [String]) async throws -> (SnapshotID, SnapshotFile)? {

@@ -107,6 +107,11 @@ public actor Repository {
     /// Seals and stores a repository file, returning its ID (SHA-256 of the stored bytes).
     @discardableResult
     public nonisolated func save<F: RepoFile>(_ file: F, compression: Compression = .default) async throws -> F.FileID where F.FileID: IDProtocol {
+        try await store(file, compression: compression).id
+    }
+
+    /// Seals and stores a repository file, returning its ID and the bytes as stored.
+    nonisolated func store<F: RepoFile>(_ file: F, compression: Compression) async throws -> (id: F.FileID, bytes: [UInt8]) where F.FileID: IDProtocol {
         let bytes = try file.sealed(using: key.encryption, compression: compression)
         let id = F.FileID(ObjectID.hash(bytes))
         do {
@@ -116,7 +121,7 @@ public actor Repository {
         } catch {
             throw ConvoSyncError.wrap(error, file: "\(F.fileType.rawValue)/\(id.id.hex)")
         }
-        return id
+        return (id, bytes)
     }
 
     /// Loads, verifies and opens a repository file.
@@ -196,13 +201,7 @@ public actor Repository {
     /// Writes an index file for `packs`, returning its ID and stored size.
     func writeIndex(_ packs: [IndexFile.Pack], compression: Compression) async throws -> (IndexID, Int) {
         let file = IndexFile(packs: packs)
-        let bytes = try file.sealed(using: key.encryption, compression: compression)
-        let id = IndexID(ObjectID.hash(bytes))
-        do {
-            try await backend.save(Handle(.index, id: id), data: bytes)
-        } catch {
-            throw ConvoSyncError.wrap(error, file: "index/\(id.hex)")
-        }
+        let (id, bytes) = try await store(file, compression: compression)
         cache?.store(bytes, id: id)
         addToIndex(file, id: id)
         return (id, bytes.count)

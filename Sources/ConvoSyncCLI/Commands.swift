@@ -67,7 +67,7 @@ struct BackupCommand: AsyncParsableCommand {
             global.say("""
                 snapshot \(result.snapshotID.short) saved\(result.parent.map { " (parent \($0.short))" } ?? "")
                   files:          \(s.files) (\(s.conversations) conversations, \(s.messages) messages), \(formatBytes(s.bytes))
-                  added to repo:  \(formatBytes(s.bytesAdded)) in \(s.blobsAdded) new blobs
+                  added to repo:  \(formatBytes(result.bytesAdded)) in \(s.blobsAdded) new blobs
                 """)
         }
     }
