@@ -13,6 +13,9 @@ let package = Package(
     products: [
         .executable(name: "convosync", targets: ["ConvoSyncCLI"]),
         .library(name: "ConvoSync", targets: ["ConvoSync"]),
+        // For Benchmarks/Micro, which measures the format layer on its own.
+        .library(name: "ConvoSyncFormat", targets: ["ConvoSyncFormat"]),
+        .library(name: "ConvoSyncStorage", targets: ["ConvoSyncStorage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -49,16 +52,24 @@ let package = Package(
             name: "ConvoSync",
             dependencies: ["ConvoSyncFormat", "ConvoSyncStorage"],
             swiftSettings: swiftSettings),
+        // Sessions: git, agent transcripts, save/resume, refs and device state.
+        .target(
+            name: "ConvoSyncSessions",
+            dependencies: [
+                "ConvoSync", "ConvoSyncFormat", "ConvoSyncStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "ConvoSyncCLI",
             dependencies: [
-                "ConvoSync",
+                "ConvoSync", "ConvoSyncSessions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
         .target(
             name: "ConvoSyncTestSupport",
-            dependencies: ["ConvoSync", "ConvoSyncStorage", "ConvoSyncFormat"],
+            dependencies: ["ConvoSync", "ConvoSyncStorage", "ConvoSyncFormat", "ConvoSyncSessions"],
             swiftSettings: swiftSettings),
 
         .testTarget(
@@ -72,6 +83,10 @@ let package = Package(
         .testTarget(
             name: "ConvoSyncTests",
             dependencies: ["ConvoSync", "ConvoSyncTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ConvoSyncSessionsTests",
+            dependencies: ["ConvoSyncSessions", "ConvoSyncTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConvoSyncCLITests",

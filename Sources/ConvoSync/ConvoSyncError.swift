@@ -8,7 +8,7 @@ import ConvoSyncStorage
 public struct ConvoSyncError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Hashable, Sendable {
-            case notFound, alreadyExists, locked, wrongPassword, corrupted, backend, noRepository, invalidArgument, outOfSpace
+            case notFound, alreadyExists, locked, wrongPassword, corrupted, backend, noRepository, invalidArgument, outOfSpace, unsafeCodeState, conflict, git
         }
         private let value: Value
         private init(_ v: Value) { value = v }
@@ -27,6 +27,13 @@ public struct ConvoSyncError: Error, Sendable, CustomStringConvertible {
         public static let invalidArgument = Code(.invalidArgument)
         /// The disk or quota is full; nothing partial was left behind.
         public static let outOfSpace = Code(.outOfSpace)
+        /// The local code cannot be brought to a session's state safely (dirty tree, diverged
+        /// branch, missing commit); nothing was changed.
+        public static let unsafeCodeState = Code(.unsafeCodeState)
+        /// Another device moved a conversation on; this save was kept as a fork.
+        public static let conflict = Code(.conflict)
+        /// A git command failed (push rejected, no upstream, fetch failed).
+        public static let git = Code(.git)
         public var description: String { value.rawValue }
     }
 
@@ -42,7 +49,7 @@ public struct ConvoSyncError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 
     /// Wraps a lower layer's error, naming the file it concerns.
-    static func wrap(_ error: any Error, file: String) -> ConvoSyncError {
+    public static func wrap(_ error: any Error, file: String) -> ConvoSyncError {
         switch error {
         case let e as ConvoSyncError: return e
         case let e as FormatError: return ConvoSyncError(.corrupted, "\(file): \(e.message)", cause: e)

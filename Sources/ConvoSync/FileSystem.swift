@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -65,14 +65,21 @@ final class FileReader {
 }
 
 /// Writes a file through a temporary name and renames it into place, so a reader never sees half a file.
-final class AtomicFileWriter {
-    let path: String
+public final class AtomicFileWriter {
+    public let path: String
     private let tempPath: String
     private let fd: Int32
     private var buffer: [UInt8] = []
     private var finished = false
 
-    init(path: String, mode: UInt32) throws {
+    /// Writes `bytes` to `path` in one go: temporary file, fsync, rename.
+    public static func write(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o644, mtime: Date? = nil) throws {
+        let writer = try AtomicFileWriter(path: path, mode: mode)
+        try writer.write(bytes)
+        try writer.finish(mtime: mtime, mode: mode, sync: true)
+    }
+
+    public init(path: String, mode: UInt32) throws {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         tempPath = (dir as NSString).appendingPathComponent(".convosync-tmp-\(UUID().uuidString)")
@@ -88,7 +95,7 @@ final class AtomicFileWriter {
         }
     }
 
-    func write<C: Collection>(_ bytes: C) throws where C.Element == UInt8 {
+    public func write<C: Collection>(_ bytes: C) throws where C.Element == UInt8 {
         buffer.append(contentsOf: bytes)
         if buffer.count >= 1 << 20 { try drain() }
     }
@@ -108,8 +115,11 @@ final class AtomicFileWriter {
     }
 
     /// Flushes, sets the modification time, and renames into place.
-    func finish(mtime: Date?, mode: UInt32) throws {
+    public func finish(mtime: Date?, mode: UInt32, sync: Bool = false) throws {
         try drain()
+        if sync && fsync(fd) != 0 {
+            throw ConvoSyncError(errno == ENOSPC ? .outOfSpace : .backend, "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
         fchmod(fd, mode_t(mode))
         if let mtime {
             let secs = mtime.timeIntervalSince1970

@@ -7,7 +7,7 @@ import Foundation
 struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create a new repository.",
-        discussion: "EXAMPLE:\n  CONVOSYNC_PASSWORD=... convosync -r ~/convosync-repo init\n\nEXIT STATUS:\n  0 created, 1 error (e.g. a repository exists already).")
+        discussion: "EXAMPLE:\n  CONVOSYNC_PASSWORD=... convosync init -r ~/convosync-repo\n\nEXIT STATUS:\n  0 created, 1 error (e.g. a repository exists already).")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var output: JSONFlag
 

@@ -14,16 +14,21 @@ struct ConvoSyncCommand: AsyncParsableCommand {
             CONVOSYNC_PASSWORD, --password-file / CONVOSYNC_PASSWORD_FILE, or a prompt.
 
             EXAMPLES:
-              convosync -r /srv/convosync init
-              convosync -r /srv/convosync backup ~/.claude/projects
-              convosync -r /srv/convosync snapshots
-              convosync -r /srv/convosync restore latest --target /tmp/restored
+              export CONVOSYNC_REPOSITORY=/srv/convosync
+              convosync init
+              convosync save "Implementing OAuth"      # in the project, on one machine
+              convosync resume                         # in a clone, on another machine
+              convosync backup ~/.claude/projects -r /srv/convosync
+              convosync snapshots
+              convosync restore latest --target /tmp/restored
 
             EXIT STATUS:
               0 success, 1 error, 10 no repository at the location, 12 wrong password,
-              64 invalid command-line usage, 130 interrupted.
+              20 code cannot be moved safely (resume), 21 conflict: saved as a fork (save) or a
+              local transcript is newer (resume), 22 git failed, 64 invalid command-line usage,
+              130 interrupted.
             """,
-        subcommands: [Init.self, BackupCommand.self, RestoreCommand.self, Snapshots.self, Ls.self, Cat.self, Stats.self, Diff.self, Key.self])
+        subcommands: [Save.self, Resume.self, Sessions.self, Init.self, BackupCommand.self, RestoreCommand.self, Snapshots.self, Ls.self, Cat.self, Stats.self, Diff.self, Key.self])
 
     static func main() async {
         do {
@@ -48,12 +53,18 @@ enum ExitStatus {
     static let noRepository: Int32 = 10
     static let locked: Int32 = 11
     static let wrongPassword: Int32 = 12
+    static let unsafeCodeState: Int32 = 20
+    static let forked: Int32 = 21
+    static let git: Int32 = 22
 
     static func code(for error: ConvoSyncError) -> Int32 {
         switch error.code {
         case .noRepository: noRepository
         case .wrongPassword: wrongPassword
         case .locked: locked
+        case .unsafeCodeState: unsafeCodeState
+        case .conflict: forked
+        case .git: git
         default: ExitStatus.error
         }
     }

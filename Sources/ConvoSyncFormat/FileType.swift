@@ -8,6 +8,10 @@ public enum FileType: String, CaseIterable, Sendable, Codable {
     case index
     case snapshot = "snapshots"
     case lock = "locks"
+    /// Session records: what `convosync save` wrote (Format/SPEC.md §Sessions).
+    case session = "sessions"
+    /// Conversation refs: write-once version files, `<ref>-<version>` (Format/SPEC.md §Refs).
+    case ref = "refs"
 
     /// Packs are spread over 256 subdirectories named by the first two hex digits.
     public var isSharded: Bool { self == .pack }
@@ -23,6 +27,7 @@ public enum EnvelopeContext: String, Sendable, CaseIterable {
     case index
     case snapshot
     case lock
+    case session
     case frame
     case packHeader = "pack-header"
 

@@ -2,8 +2,8 @@ public import ConvoSyncFormat
 
 /// The name of one stored file: its type and its name within that type.
 ///
-/// Implements Format/SPEC.md §Layout: `config` is the only name of its type; every other name
-/// is 64 lowercase hex digits.
+/// Implements Format/SPEC.md §Layout: `config` is the only name of its type; a ref version is
+/// `<64 hex digits>-<10 decimal digits>`; every other name is 64 lowercase hex digits.
 public struct Handle: Hashable, Sendable, CustomStringConvertible {
     public var type: FileType
     public var name: String
@@ -12,14 +12,22 @@ public struct Handle: Hashable, Sendable, CustomStringConvertible {
         if type == .config {
             guard name == "config" else { throw StorageError(.invalidName, "the config file is named 'config', not '\(name.prefix(80))'") }
         } else {
-            guard Self.isValidName(name) else {
-                throw StorageError(.invalidName, "'\(name.prefix(80))' is not a valid \(type.rawValue) name (64 lowercase hex digits)")
+            guard Self.isValidName(name, type: type) else {
+                let rule = type == .ref ? "64 lowercase hex digits, '-', 10 decimal digits" : "64 lowercase hex digits"
+                throw StorageError(.invalidName, "'\(name.prefix(80))' is not a valid \(type.rawValue) name (\(rule))")
             }
         }
         (self.type, self.name) = (type, name)
     }
 
     public static let config = Handle(unchecked: .config, name: "config")
+
+    /// A ref version's file: `<ref>-<version, 10 digits>`.
+    public static func ref(_ ref: String, version: Int) throws(StorageError) -> Handle {
+        let digits = String(version)
+        guard version > 0, digits.count <= 10 else { throw StorageError(.invalidName, "ref version \(version) is out of range") }
+        return try Handle(.ref, name: ref + "-" + String(repeating: "0", count: 10 - digits.count) + digits)
+    }
 
     public init<Tag>(_ type: FileType, id: ID<Tag>) {
         self.init(unchecked: type, name: id.hex)
@@ -29,6 +37,14 @@ public struct Handle: Hashable, Sendable, CustomStringConvertible {
 
     public static func isValidName(_ name: String) -> Bool {
         name.utf8.count == 64 && name.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// Whether `name` is a valid name for a file of `type` (other than the config).
+    public static func isValidName(_ name: String, type: FileType) -> Bool {
+        guard type == .ref else { return isValidName(name) }
+        let u = Array(name.utf8)
+        guard u.count == 75, u[64] == UInt8(ascii: "-") else { return false }
+        return isValidName(String(name.prefix(64))) && u[65...].allSatisfy { (48...57).contains($0) }
     }
 
     /// The path relative to the repository root.

@@ -128,8 +128,8 @@ public struct LocalBackend: Backend {
                 if !FileManager.default.fileExists(atPath: dir.path) { continue }
                 throw StorageError(.io, "cannot list \(dir.path): \(error.localizedDescription)")
             }
-            for name in names.sorted() where Handle.isValidName(name) && (!type.isSharded || name.hasPrefix(dir.lastPathComponent)) {
-                let h = Handle(type, id: ID<Never>(unchecked: name))
+            for name in names.sorted() where Handle.isValidName(name, type: type) && (!type.isSharded || name.hasPrefix(dir.lastPathComponent)) {
+                let h = try Handle(type, name: name)
                 guard let size = fileSize(path: dir.appendingPathComponent(name).path) else { continue }
                 out.append(FileInfo(handle: h, size: size))
             }

@@ -2,7 +2,7 @@
 public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Hashable, Sendable {
-            case notFound, alreadyExists, invalidName, io, outOfSpace, permissionDenied, unavailable
+            case notFound, alreadyExists, invalidName, io, outOfSpace, permissionDenied, unavailable, conflict
         }
         private let value: Value
         private init(_ v: Value) { value = v }
@@ -19,6 +19,8 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let permissionDenied = Code(.permissionDenied)
         /// The backend cannot be reached.
         public static let unavailable = Code(.unavailable)
+        /// A compare-and-swap found a different current value (a ref moved on).
+        public static let conflict = Code(.conflict)
         public var description: String { value.rawValue }
     }
 

@@ -1,0 +1,164 @@
+public import ArgumentParser
+import ConvoSync
+import ConvoSyncFormat
+import ConvoSyncSessions
+import ConvoSyncStorage
+import Foundation
+
+struct Save: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Save this project's agent session: code, conversation and terminal state as one unit.",
+        discussion: """
+            Run inside the project's git working tree. Finds the newest Claude Code session (or Codex
+            rollout) started in this tree, commits and pushes the code, stores only the messages the
+            repository lacks, and links commit and conversation in an encrypted session record.
+
+            If another device saved this conversation since this device last saved or resumed it,
+            nothing is overwritten: this save is kept as a fork, and both heads are printed.
+
+            EXAMPLES:
+              convosync save "Implementing OAuth"
+              convosync save --wip                 # keep uncommitted changes inside the session
+              convosync save --no-push --json
+              convosync save --agent codex --session 019a93b9
+
+            EXIT STATUS:
+              0 saved, 1 error, 10 no repository, 12 wrong password, 21 saved as a fork (another
+              device moved the conversation on), 22 git failed (no upstream, push rejected).
+            """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: JSONFlag
+    @Argument(help: "Commit message (and the session's description).") var message: String = ""
+    @Option(help: "claude or codex (default: whichever has the newest session here).") var agent: SessionFile.Agent?
+    @Option(help: "The agent's session id, or a prefix of it.") var session: String?
+    @Option(help: "A transcript file to save instead of looking one up.") var file: String?
+    @Flag(help: "Do not commit; record the tree as dirty.") var noCommit = false
+    @Flag(help: "Do not push (the other device must then fetch the commit some other way).") var noPush = false
+    @Flag(help: "Store uncommitted changes (tracked diff and untracked files) inside the session instead of committing.") var wip = false
+    @Option(help: "gzip (default, level 9), zstd[:LEVEL] or none.") var compression = "gzip"
+
+    func validate() throws {
+        do { _ = try Compression(parsing: compression) } catch { throw ValidationError("\(error)") }
+    }
+
+    func run() async throws {
+        let repo = try await global.open()
+        let environment = ProcessInfo.processInfo.environment
+        var options = SaveOptions(directory: FileManager.default.currentDirectoryPath, message: message, environment: environment)
+        options.agent = agent
+        options.sessionID = session
+        options.file = file
+        options.commit = !noCommit
+        options.push = !noPush
+        options.wip = wip
+        options.compression = try Compression(parsing: compression)
+        let result = try await SessionSaver(repository: repo, options: options).run()
+        if output.json {
+            try printJSON(result)
+        } else {
+            let code = result.committed ? "git add, commit" + (result.pushed ? ", push" : "") : (result.pushed ? "push" : result.wip ? "uncommitted changes stored in the session" : "nothing to commit")
+            global.say("✓ Code: \(code) (\(result.branch ?? "detached") at \(result.commit.prefix(12)))")
+            global.say("✓ Conversation: \(result.agent.rawValue) \(result.agentSession), \(result.messages) messages (new: [\(result.added[0]), \(result.added[1]))), compressed & encrypted")
+            global.say("✓ Linked: commit \(result.commit.prefix(12)) ↔ conversation, session \(result.session.prefix(8))")
+            global.say("✓ Uploaded: \(formatBytes(result.bytesAdded)) added to \(repo.backend.location)")
+        }
+        if let fork = result.fork {
+            let when = JSONCoding.formatDate(fork.currentTime).prefix(19).replacingOccurrences(of: "T", with: " ")
+            FileHandle.standardError.write(Data("""
+                convosync: another device moved this conversation on since this device last saved or resumed it.
+                  theirs: session \(fork.currentSession.prefix(8)) from \(fork.currentHost) at \(when), \(fork.currentMessages) messages
+                  yours:  session \(result.session.prefix(8)), \(result.messages) messages, kept as a fork (nothing was overwritten)
+                continue from theirs: convosync resume \(fork.currentSession.prefix(8))
+                continue from yours:  keep working here; later saves extend your fork (convosync resume \(result.session.prefix(8)) elsewhere)
+
+                """.utf8))
+            throw ExitCode(ExitStatus.forked)
+        }
+    }
+}
+
+struct Resume: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Continue a saved session here: check out its commit and write its conversation for the agent.",
+        discussion: """
+            Run inside a clone of the project. Picks the newest session saved for this project
+            (matched by remote URL) or the one named, brings the code to its commit (fast-forward
+            only), rebuilds the transcript with this checkout's paths, writes it where the agent
+            looks, and verifies that code and conversation match.
+
+            EXAMPLES:
+              convosync resume
+              convosync resume 3f2a9c1e
+              convosync resume --json
+
+            EXIT STATUS:
+              0 ready, 1 error, 10 no repository, 12 wrong password, 20 the code cannot be moved
+              safely (uncommitted changes, diverged branch, commit not fetchable; nothing changed),
+              21 a local transcript has messages the session lacks (nothing changed).
+            """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: JSONFlag
+    @Argument(help: "Session ID prefix (default: the newest for this project).") var session: String?
+    @Flag(help: "Resume despite uncommitted changes, a diverged branch or a newer local transcript.") var force = false
+
+    func run() async throws {
+        let repo = try await global.open()
+        var options = ResumeOptions(directory: FileManager.default.currentDirectoryPath, environment: ProcessInfo.processInfo.environment)
+        options.session = session
+        options.force = force
+        let result = try await SessionResumer(repository: repo, options: options).run()
+        if output.json { return try printJSON(result) }
+        global.say("✓ Code: \(result.codeAction)\(result.wipApplied ? ", uncommitted changes applied" : "")")
+        global.say("✓ Conversation: \(result.messages) messages from \(result.host), \(result.transcriptAction): \(result.transcript)")
+        global.say("✓ Verified: HEAD is \(result.commit.prefix(12)) and the transcript matches the saved hash")
+        global.say("✓ Ready! Continue with:\n  \(result.next)")
+    }
+}
+
+struct Sessions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List saved sessions (the newest of each conversation and fork).",
+        discussion: """
+            By default only sessions of the project in the current directory (matched by its git
+            remote) are listed; --all lists every project's.
+
+            EXAMPLES:
+              convosync sessions
+              convosync sessions --all --json
+
+            EXIT STATUS:
+              0 ok, 1 error, 10 no repository, 12 wrong password.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: JSONFlag
+    @Flag(help: "List every project's sessions.") var all = false
+
+    struct Row: Encodable {
+        var id: String
+        var fork: Bool
+        var version: Int
+        var session: SessionFile
+    }
+
+    func run() async throws {
+        let repo = try await global.open()
+        var heads = try await SessionCatalog.heads(repo)
+        if !all, let git = try? Git.repository(containing: FileManager.default.currentDirectoryPath) {
+            let remote = git.branch.flatMap { git.value("config", "branch.\($0).remote") } ?? "origin"
+            if let key = git.value("remote", "get-url", remote).map(RemoteURL.normalize) {
+                heads = heads.filter { $0.session.code.repository == key }
+            }
+        }
+        if output.json { return try printJSON(heads.map { Row(id: $0.id.hex, fork: $0.isFork, version: $0.head.version, session: $0.session) }) }
+        print("ID        Time                 Device        Branch          Commit   Messages  Message")
+        for h in heads {
+            let s = h.session
+            let time = JSONCoding.formatDate(s.time).prefix(19).replacingOccurrences(of: "T", with: " ")
+            let branch = (s.code.branch ?? "(detached)") + (h.isFork ? " [fork]" : "")
+            print("\(h.id.short)  \(time.padding(19))  \(s.host.padding(12))  \(branch.padding(14))  \(s.code.commit.prefix(7))  \(String(s.conversation.messageCount).padding(8))  \(s.message)")
+        }
+        print("\(heads.count) sessions")
+    }
+}
+
+extension SessionFile.Agent: ExpressibleByArgument {}

@@ -1,0 +1,58 @@
+public import ConvoSync
+public import ConvoSyncFormat
+public import ConvoSyncStorage
+import Foundation
+
+/// A session some ref points at.
+public struct SessionHead: Sendable {
+    public var head: RefHead
+    public var id: SessionID
+    public var session: SessionFile
+    /// Whether `head.ref` is a fork ref rather than the conversation's main ref.
+    public var isFork: Bool { head.ref != session.ref }
+}
+
+/// Ref names. The server sees only these HMACs, never a conversation id.
+public enum Refs {
+    /// The main ref of one agent conversation.
+    public static func conversation(_ agent: SessionFile.Agent, id: String, key: MasterKey) -> String {
+        key.mac("conversation/\(agent.rawValue)/\(id)")
+    }
+
+    /// The ref a conflicting save is kept under.
+    public static func fork(of ref: String, session: SessionID, key: MasterKey) -> String {
+        key.mac("fork/\(ref)/\(session.hex)")
+    }
+}
+
+public enum SessionCatalog {
+    /// Every ref's current session, newest first.
+    public static func heads(_ repository: Repository) async throws -> [SessionHead] {
+        let heads: [String: RefHead]
+        do { heads = try await repository.backend.refHeads() } catch { throw ConvoSyncError.wrap(error, file: "refs") }
+        var out: [SessionHead] = []
+        for head in heads.values {
+            let id: SessionID
+            do { id = try SessionID(hex: head.target) } catch { throw ConvoSyncError.wrap(error, file: "refs/\(head.ref)") }
+            out.append(SessionHead(head: head, id: id, session: try await repository.load(SessionFile.self, id: id)))
+        }
+        return out.sorted { a, b in a.session.time != b.session.time ? a.session.time > b.session.time : a.id.hex < b.id.hex }
+    }
+
+    /// The newest head whose code is in `repositoryKey` (a normalised remote URL).
+    public static func latest(_ repository: Repository, repositoryKey: String?) async throws -> SessionHead {
+        let all = try await heads(repository)
+        let matching = all.filter { repositoryKey == nil || $0.session.code.repository == repositoryKey }
+        guard let first = matching.first else {
+            if all.isEmpty { throw ConvoSyncError(.notFound, "the repository has no saved sessions yet; run convosync save on the device you worked on") }
+            throw ConvoSyncError(.notFound, "no saved session belongs to this project (\(repositoryKey ?? "no remote")); \(all.count) session(s) belong to other projects: see convosync sessions --all")
+        }
+        return first
+    }
+
+    /// A session by ID prefix (any saved session, not only heads).
+    public static func find(_ repository: Repository, prefix: String) async throws -> (SessionID, SessionFile) {
+        let id = try await repository.resolve(prefix, type: .session, as: SessionID.self)
+        return (id, try await repository.load(SessionFile.self, id: id))
+    }
+}

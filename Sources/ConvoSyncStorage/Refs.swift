@@ -1,0 +1,62 @@
+import ConvoSyncFormat
+
+/// The current value of a conversation ref.
+public struct RefHead: Hashable, Sendable, Codable {
+    /// The ref's name: 64 hex digits, an HMAC the server cannot invert.
+    public var ref: String
+    /// 1 for the first value, +1 for each advance.
+    public var version: Int
+    /// What the ref points at (a session file's name).
+    public var target: String
+
+    public init(ref: String, version: Int, target: String) { (self.ref, self.version, self.target) = (ref, version, target) }
+}
+
+/// Refs with compare-and-swap on any write-once backend.
+///
+/// Implements Format/SPEC.md §Refs: version *n* of ref *r* is the file `refs/<r>-<n>` holding
+/// the target's name. Advancing from version *n* writes version *n + 1*; since a backend's
+/// `save` never replaces a file, exactly one of two writers racing from the same *n* wins
+/// and the other gets `.conflict`. The history stays, which makes the versions an audit log.
+extension Backend {
+    /// Every ref's newest version.
+    public func refHeads() async throws -> [String: RefHead] {
+        var newest: [String: Handle] = [:]
+        for info in try await list(.ref) {
+            let ref = String(info.handle.name.prefix(64))
+            if let current = newest[ref], current.name >= info.handle.name { continue }
+            newest[ref] = info.handle
+        }
+        var heads: [String: RefHead] = [:]
+        for (ref, handle) in newest { heads[ref] = try await readRef(handle) }
+        return heads
+    }
+
+    /// One ref's newest version, or nil if the ref does not exist.
+    public func refHead(_ ref: String) async throws -> RefHead? {
+        try await refHeads()[ref]
+    }
+
+    /// Points `ref` at `target` if its current version is `expected` (0: the ref must not exist).
+    ///
+    /// Throws ``StorageError`` `.conflict` when another writer advanced the ref first.
+    @discardableResult
+    public func advanceRef(_ ref: String, from expected: Int, to target: String) async throws -> RefHead {
+        let handle = try Handle.ref(ref, version: expected + 1)
+        do {
+            try await save(handle, data: Array(target.utf8))
+        } catch let error as StorageError where error.code == .alreadyExists {
+            throw StorageError(.conflict, "ref \(ref.prefix(12)) moved past version \(expected)")
+        }
+        return RefHead(ref: ref, version: expected + 1, target: target)
+    }
+
+    private func readRef(_ handle: Handle) async throws -> RefHead {
+        let bytes = try await load(handle)
+        guard let target = String(validating: bytes, as: UTF8.self), Handle.isValidName(target) else {
+            throw StorageError(.io, "\(handle) does not hold a file name")
+        }
+        let version = Int(handle.name.suffix(10)) ?? 0  // invariant: the name was validated as 10 digits
+        return RefHead(ref: String(handle.name.prefix(64)), version: version, target: target)
+    }
+}
