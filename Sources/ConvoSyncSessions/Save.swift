@@ -101,6 +101,17 @@ public struct SessionSaver {
 
         // Code first: a session must never name a commit the other device cannot fetch.
         let status = try git.status()
+        let branch = git.branch
+        let remoteName = branch.flatMap { git.value("config", "branch.\($0).remote") } ?? "origin"
+        if options.push {
+            // Checked before committing, so a save that cannot push changes nothing.
+            guard let branch else {
+                throw ConvoSyncError(.git, "HEAD is detached, so there is no branch to push; run `git switch -c NAME` first, or save with --no-push")
+            }
+            guard git.value("rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}") != nil else {
+                throw ConvoSyncError(.git, "branch \(branch) has no upstream to push to; run `git push -u \(remoteName) \(branch)` once, or save with --no-push")
+            }
+        }
         var committed = false
         if !options.wip, options.commit, !status.isEmpty {
             try git.run(["add", "-A"])
@@ -109,16 +120,8 @@ public struct SessionSaver {
             committed = true
         }
         let commit = try git.head()
-        let branch = git.branch
-        let remoteName = branch.flatMap { git.value("config", "branch.\($0).remote") } ?? "origin"
         var pushed = false
-        if options.push {
-            guard let branch else {
-                throw ConvoSyncError(.git, "HEAD is detached, so there is no branch to push; run `git switch -c NAME` first, or save with --no-push")
-            }
-            guard git.value("rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}") != nil else {
-                throw ConvoSyncError(.git, "branch \(branch) has no upstream to push to; run `git push -u \(remoteName) \(branch)` once, or save with --no-push")
-            }
+        if options.push, let branch {
             if git.value("rev-list", "--count", "@{upstream}..HEAD") != "0" {
                 do { try git.run(["push", "--quiet", remoteName, "HEAD:refs/heads/\(branch)"], what: "git push") } catch let error as ConvoSyncError {
                     throw ConvoSyncError(.git, "\(error.message)\nthe session was not saved; run `git pull --rebase` and save again, or save with --no-push")

@@ -132,5 +132,28 @@ public enum BackendConformance {
                 try expect(e.code == .invalidName, "invalid name code")
             }
         }
+        try await refs(backend)
+    }
+
+    /// Refs: compare-and-swap built on write-once saves (Format/SPEC.md §Refs).
+    static func refs(_ backend: any Backend) async throws {
+        let ref = String(repeating: "ab", count: 32)
+        let (t1, t2, t3) = (String(repeating: "1", count: 64), String(repeating: "2", count: 64), String(repeating: "3", count: 64))
+        try await expect(backend.refHead(ref) == nil, "a new ref has no head")
+        try await backend.advanceRef(ref, from: 0, to: t1)
+        try await expectError(.conflict, "creating an existing ref") { try await backend.advanceRef(ref, from: 0, to: t2) }
+        try await backend.advanceRef(ref, from: 1, to: t2)
+        // Two writers from version 2: exactly one wins.
+        async let x: Bool = (try? await backend.advanceRef(ref, from: 2, to: t3)) != nil
+        async let y: Bool = (try? await backend.advanceRef(ref, from: 2, to: t1)) != nil
+        let wins = await [x, y].filter { $0 }.count
+        try expect(wins == 1, "one of two racing writers wins (got \(wins))")
+        let head = try await backend.refHead(ref)
+        try expect(head?.version == 3, "head version after three advances")
+        try await expectError(.conflict, "advancing from a stale version") { try await backend.advanceRef(ref, from: 1, to: t3) }
+        try await expect(backend.refHeads().count == 1, "one ref listed")
+        for bad in [ref, ref + "-1", ref + "-00000000001", "../" + ref + "-0000000001"] {
+            try expect(!Handle.isValidName(bad, type: .ref), "ref name '\(bad)' rejected")
+        }
     }
 }

@@ -1,11 +1,37 @@
 import ConvoSyncSessions
 import Testing
 
-@Suite struct ClaudeLayoutTests {
-    @Test func ordinaryPathsFoldEveryNonAlphanumeric() {
+@Suite("Agent layout, path remapping, remote URLs")
+struct LayoutTests {
+    @Test func claudeFoldsEveryNonAlphanumericUTF16Unit() {
         #expect(AgentLayout.claudeProjectFolder(for: "/home/user/my_project") == "-home-user-my-project")
         #expect(AgentLayout.claudeProjectFolder(for: "/Users/foo/Open Source/a.b+c") == "-Users-foo-Open-Source-a-b-c")
         // One dash per UTF-16 code unit: é is one unit, an emoji two.
         #expect(AgentLayout.claudeProjectFolder(for: "/tmp/é😀") == "-tmp----")
+    }
+
+    @Test func claudeTruncatesLongPathsAndAppendsTheirHash() {
+        // Expected value computed independently (Python, JavaScript's int32 semantics).
+        let path = "/home/user/" + String(repeating: "a-very-long-directory-name/", count: 8) + "project"
+        let expected = "-home-user-" + String(repeating: "a-very-long-directory-name-", count: 7) + "-u7epmy"
+        #expect(AgentLayout.claudeProjectFolder(for: path) == expected)
+        #expect(AgentLayout.claudeProjectFolder(for: path).count == 207)
+    }
+
+    @Test func remapStopsAtPathBoundaries() {
+        let remap = PathRemap(from: "/home/a/proj", to: "/Users/b/p")
+        let line = #"{"cwd":"/home/a/proj","file":"/home/a/proj/src/x.swift","other":"/home/a/proj2","txt":"cd /home/a/proj\nls","esc":"\/home\/a\/proj\/y","dot":"/home/a/proj.old"}"#
+        let out = String(decoding: remap.apply(Array(line.utf8)), as: UTF8.self)
+        #expect(out == #"{"cwd":"/Users/b/p","file":"/Users/b/p/src/x.swift","other":"/home/a/proj2","txt":"cd /Users/b/p\nls","esc":"\/Users\/b\/p\/y","dot":"/home/a/proj.old"}"#)
+        #expect(PathRemap(from: "/x", to: "/x").apply(Array("/x/y".utf8)) == Array("/x/y".utf8))
+    }
+
+    @Test func remoteURLsNormaliseAcrossProtocolsAndLoseCredentials() {
+        #expect(RemoteURL.normalize("git@github.com:Owner/Repo.git") == "github.com/Owner/Repo")
+        #expect(RemoteURL.normalize("https://user:tok@GitHub.com/Owner/Repo.git/") == "github.com/Owner/Repo")
+        #expect(RemoteURL.normalize("ssh://git@github.com:22/Owner/Repo") == "github.com/Owner/Repo")
+        #expect(RemoteURL.normalize("/srv/git/project.git") == "/srv/git/project")
+        #expect(RemoteURL.stripCredentials("https://user:tok@host/x.git") == "https://host/x.git")
+        #expect(RemoteURL.stripCredentials("git@host:x.git") == "git@host:x.git")
     }
 }

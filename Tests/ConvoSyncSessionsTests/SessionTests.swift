@@ -1,0 +1,416 @@
+import ConvoSync
+import ConvoSyncFormat
+import ConvoSyncSessions
+import ConvoSyncStorage
+import ConvoSyncTestSupport
+import Foundation
+import Testing
+
+/// Two devices sharing one bare git remote and one repository directory, each with its own
+/// HOME (so its own ~/.claude, ~/.codex and device state) and its own checkout path.
+final class TwoDevices: @unchecked Sendable {
+    let temp: TemporaryDirectory
+    let remote: String
+    let repository: Repository
+    let a: Device
+    let b: Device
+
+    struct Device {
+        var name: String
+        var home: String
+        var checkout: String
+        var environment: [String: String]
+        var git: Git { Git(root: checkout) }
+        var claudeProjects: String { (home as NSString).appendingPathComponent(".claude/projects") }
+    }
+
+    /// The main real Claude session (with two subagent files) and its recorded root.
+    static let claudeFile = "marot__spotter__test__fixtures__transcripts__4d5611e5-241a-462a-8d15-5122611a9569.jsonl"
+    static let claudeID = "4d5611e5-241a-462a-8d15-5122611a9569"
+    static let claudeRoot = "/home/USER/projects/spotter-worktrees/spotter-dov"
+    static let subagents = [
+        "agent-a2898e3.jsonl": "marot__spotter__test__fixtures__transcripts__4d5611e5-241a-462a-8d15-5122611a9569__subagents__agent-a2898e3.jsonl",
+        "agent-acompact-e1f845.jsonl": "marot__spotter__test__fixtures__transcripts__4d5611e5-241a-462a-8d15-5122611a9569__subagents__agent-acompact-e1f845.jsonl",
+    ]
+
+    init(checkoutB: String = "work/b-checkout") async throws {
+        temp = try TemporaryDirectory()
+        let root = temp.path
+        remote = root + "/remote.git"
+        try Self.sh(["git", "init", "--quiet", "--bare", "--initial-branch=main", remote], in: root)
+        a = try Self.device("laptop", root: root, checkout: "src/project")
+        b = try Self.device("phone", root: root, checkout: checkoutB)
+        // Device A owns the project: first commit, pushed with an upstream.
+        try FileManager.default.createDirectory(atPath: a.checkout, withIntermediateDirectories: true)
+        try Self.sh(["git", "init", "--quiet", "--initial-branch=main"], in: a.checkout)
+        try Self.configure(a.checkout, name: "A")
+        try "hello\n".write(toFile: a.checkout + "/README.md", atomically: true, encoding: .utf8)
+        try Self.sh(["git", "add", "-A"], in: a.checkout)
+        try Self.sh(["git", "commit", "--quiet", "-m", "first"], in: a.checkout)
+        try Self.sh(["git", "remote", "add", "origin", remote], in: a.checkout)
+        try Self.sh(["git", "push", "--quiet", "-u", "origin", "main"], in: a.checkout)
+        // Device B clones it.
+        try FileManager.default.createDirectory(atPath: (b.checkout as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Self.sh(["git", "clone", "--quiet", remote, b.checkout], in: root)
+        try Self.configure(b.checkout, name: "B")
+        repository = try await Repository.initialize(backend: LocalBackend(path: root + "/repo"), password: "pw", kdf: .insecureTesting)
+    }
+
+    deinit { temp.cleanup() }
+
+    static func device(_ name: String, root: String, checkout: String) throws -> Device {
+        let home = root + "/home-\(name)"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let env = ["HOME": home, "CONVOSYNC_DEVICE": name, "SHELL": "/bin/bash", "LANG": "C.UTF-8"]
+        return Device(name: name, home: home, checkout: root + "/" + checkout, environment: env)
+    }
+
+    static func configure(_ dir: String, name: String) throws {
+        try sh(["git", "config", "user.email", "\(name)@example.com"], in: dir)
+        try sh(["git", "config", "user.name", name], in: dir)
+    }
+
+    @discardableResult
+    static func sh(_ args: [String], in dir: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw TestFailure("\(args.joined(separator: " ")) failed with \(p.terminationStatus)") }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Real corpus lines `lines` of `file`, with `originalRoot` mapped to `root`.
+    static func corpus(_ file: String, lines: Range<Int>? = nil, originalRoot: String, root: String) throws -> [UInt8] {
+        let bytes = Array(try Data(contentsOf: Paths.realCorpus.appendingPathComponent(file)))
+        var selected = bytes
+        if let lines {
+            let all = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            selected = Array(all[lines.clamped(to: 0..<all.count)].map { Array($0) + [UInt8(ascii: "\n")] }.joined())
+        }
+        return PathRemap(from: originalRoot, to: root).apply(selected)
+    }
+
+    /// Places the real Claude session (first `lines` messages) in device A's ~/.claude, as if
+    /// Claude Code had been started in A's checkout.
+    func placeClaudeSession(on device: Device, lines: Range<Int>, subagents: Bool = true) throws -> String {
+        let dir = device.claudeProjects + "/" + AgentLayout.claudeProjectFolder(for: device.checkout)
+        try FileManager.default.createDirectory(atPath: dir + "/\(Self.claudeID)/subagents", withIntermediateDirectories: true)
+        let path = dir + "/\(Self.claudeID).jsonl"
+        try Data(try Self.corpus(Self.claudeFile, lines: lines, originalRoot: Self.claudeRoot, root: device.checkout)).write(to: URL(fileURLWithPath: path))
+        if subagents {
+            for (name, file) in Self.subagents {
+                try Data(try Self.corpus(file, originalRoot: Self.claudeRoot, root: device.checkout))
+                    .write(to: URL(fileURLWithPath: dir + "/\(Self.claudeID)/subagents/\(name)"))
+            }
+        }
+        return path
+    }
+
+    /// Appends corpus lines to a device's transcript.
+    func append(lines: Range<Int>, to path: String, on device: Device) throws {
+        try append(raw: try Self.corpus(Self.claudeFile, lines: lines, originalRoot: Self.claudeRoot, root: device.checkout), to: path)
+    }
+
+    func append(raw: [UInt8], to path: String) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(raw))
+        try handle.close()
+    }
+
+    func save(_ device: Device, _ message: String = "", configure: (inout SaveOptions) -> Void = { _ in }) async throws -> SaveResult {
+        var options = SaveOptions(directory: device.checkout, message: message, environment: device.environment)
+        configure(&options)
+        return try await SessionSaver(repository: repository, options: options).run()
+    }
+
+    func resume(_ device: Device, session: String? = nil, force: Bool = false) async throws -> ResumeResult {
+        var options = ResumeOptions(directory: device.checkout, environment: device.environment)
+        options.session = session
+        options.force = force
+        return try await SessionResumer(repository: repository, options: options).run()
+    }
+
+    func read(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+func expectError(_ code: ConvoSyncError.Code, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+    do {
+        try await body()
+        Issue.record("expected a \(code) error", sourceLocation: sourceLocation)
+    } catch let error as ConvoSyncError {
+        #expect(error.code == code, "got \(error.code): \(error.message)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("Sessions: save and resume across two devices", .serialized)
+struct SessionTests {
+    @Test("save on one device, resume on another: code, transcript with local paths, subagents")
+    func firstSaveAndResume() async throws {
+        let d = try await TwoDevices()
+        let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<800)
+        try "change\n".write(toFile: d.a.checkout + "/feature.txt", atomically: true, encoding: .utf8)
+
+        let saved = try await d.save(d.a, "Implementing OAuth")
+        #expect(saved.committed && saved.pushed)
+        #expect(saved.messages == 800 && saved.added == [0, 800])
+        #expect(saved.fork == nil)
+        #expect(try d.a.git.head() == saved.commit)
+        #expect(try TwoDevices.sh(["git", "ls-remote", d.remote, "refs/heads/main"], in: d.temp.path).hasPrefix(saved.commit))
+
+        let resumed = try await d.resume(d.b)
+        #expect(resumed.session == saved.session && resumed.commit == saved.commit)
+        #expect(try d.b.git.head() == saved.commit)
+        #expect(FileManager.default.fileExists(atPath: d.b.checkout + "/feature.txt"))
+        // Where Claude Code on B looks, with B's paths, byte for byte otherwise.
+        let expectedPath = d.b.claudeProjects + "/" + AgentLayout.claudeProjectFolder(for: d.b.checkout) + "/\(TwoDevices.claudeID).jsonl"
+        #expect(resumed.transcript == expectedPath)
+        let onB = try d.read(expectedPath)
+        #expect(onB == PathRemap(from: d.a.checkout, to: d.b.checkout).apply(try d.read(transcript)))
+        #expect(onB == (try TwoDevices.corpus(TwoDevices.claudeFile, lines: 0..<800, originalRoot: TwoDevices.claudeRoot, root: d.b.checkout)))
+        #expect(!String(decoding: onB, as: UTF8.self).contains(d.a.checkout))
+        for (name, file) in TwoDevices.subagents {
+            let sub = try d.read((expectedPath as NSString).deletingPathExtension + "/subagents/\(name)")
+            #expect(sub == (try TwoDevices.corpus(file, originalRoot: TwoDevices.claudeRoot, root: d.b.checkout)))
+        }
+        #expect(resumed.next == "cd \(d.b.checkout) && claude --resume \(TwoDevices.claudeID)")
+    }
+
+    @Test("an incremental save stores only the new messages, and resume brings them")
+    func incrementalSave() async throws {
+        let d = try await TwoDevices()
+        let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<800, subagents: false)
+        let first = try await d.save(d.a, "first")
+        try d.append(lines: 800..<850, to: transcript, on: d.a)
+        let second = try await d.save(d.a, "second")
+        #expect(second.added == [800, 850])
+        #expect(second.version == first.version + 1)
+        #expect(second.bytesAdded < 40_000, "added \(second.bytesAdded) B for 50 messages")
+
+        _ = try await d.resume(d.b)
+        let onB = try d.read(d.b.claudeProjects + "/" + AgentLayout.claudeProjectFolder(for: d.b.checkout) + "/\(TwoDevices.claudeID).jsonl")
+        #expect(onB == (try TwoDevices.corpus(TwoDevices.claudeFile, lines: 0..<850, originalRoot: TwoDevices.claudeRoot, root: d.b.checkout)))
+
+        // B continues and saves; its own paths are mapped back, so [0, 850) is reused.
+        let bPath = d.b.claudeProjects + "/" + AgentLayout.claudeProjectFolder(for: d.b.checkout) + "/\(TwoDevices.claudeID).jsonl"
+        try d.append(lines: 850..<900, to: bPath, on: d.b)
+        let third = try await d.save(d.b, "from the phone")
+        #expect(third.fork == nil && third.added == [850, 900])
+        #expect(third.bytesAdded < 40_000, "B's paths map back, so B's save adds only its 50 messages")
+        // And A gets B's messages with A's paths.
+        let back = try await d.resume(d.a)
+        #expect(back.messages == 900)
+        #expect(try d.read(transcript) == (try TwoDevices.corpus(TwoDevices.claudeFile, lines: 0..<900, originalRoot: TwoDevices.claudeRoot, root: d.a.checkout)))
+    }
+
+    @Test("+50 messages on the generated 800-message session: save adds ≤ 1.10 × gzip -9 of the new lines + 4 KiB")
+    func incrementalSizeTarget() async throws {
+        let d = try await TwoDevices()
+        let generated = try generateSession(messages: 850, seed: 1)
+        let lines = generated.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        let remap = PathRemap(from: "/home/dev/work/project", to: d.a.checkout)
+        let first800 = Array(lines[0..<800].map { Array($0) + [UInt8(ascii: "\n")] }.joined())
+        let next50 = Array(lines[800..<850].map { Array($0) + [UInt8(ascii: "\n")] }.joined())
+        let dir = d.a.claudeProjects + "/" + AgentLayout.claudeProjectFolder(for: d.a.checkout)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/0b7f6a53-5b8e-4a33-9d2c-3f1d2e4c5a61.jsonl"
+        try Data(remap.apply(first800)).write(to: URL(fileURLWithPath: path))
+        _ = try await d.save(d.a, "800")
+        try d.append(raw: remap.apply(next50), to: path)
+        let second = try await d.save(d.a, "850")
+        let gz = try Compression.default.compress(next50).count
+        #expect(second.added == [800, 850])
+        #expect(Double(second.bytesAdded) <= 1.10 * Double(gz) + 4096, "added \(second.bytesAdded) B for 50 messages (gzip -9 of them: \(gz) B)")
+    }
+
+    @Test("resume refuses a dirty working tree and changes nothing")
+    func dirtyTreeRefused() async throws {
+        let d = try await TwoDevices()
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<100, subagents: false)
+        try "v2\n".write(toFile: d.a.checkout + "/README.md", atomically: true, encoding: .utf8)
+        _ = try await d.save(d.a, "v2")
+        try "local edit\n".write(toFile: d.b.checkout + "/README.md", atomically: true, encoding: .utf8)
+        let before = try d.b.git.head()
+        await expectError(.unsafeCodeState) { _ = try await d.resume(d.b) }
+        #expect(try d.b.git.head() == before)
+        #expect(try String(contentsOfFile: d.b.checkout + "/README.md", encoding: .utf8) == "local edit\n")
+        #expect(!FileManager.default.fileExists(atPath: d.b.claudeProjects), "no transcript is written when the code cannot follow")
+    }
+
+    @Test("resume refuses a diverged branch; --force moves it")
+    func divergedBranchRefused() async throws {
+        let d = try await TwoDevices()
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<100, subagents: false)
+        try "a\n".write(toFile: d.a.checkout + "/a.txt", atomically: true, encoding: .utf8)
+        let saved = try await d.save(d.a, "on A")
+        // B commits something of its own on main without pulling.
+        try "b\n".write(toFile: d.b.checkout + "/b.txt", atomically: true, encoding: .utf8)
+        try TwoDevices.sh(["git", "add", "-A"], in: d.b.checkout)
+        try TwoDevices.sh(["git", "commit", "--quiet", "-m", "on B"], in: d.b.checkout)
+        let bTip = try d.b.git.head()
+        await expectError(.unsafeCodeState) { _ = try await d.resume(d.b) }
+        #expect(try d.b.git.head() == bTip)
+        let forced = try await d.resume(d.b, force: true)
+        #expect(forced.codeAction.contains("--force"))
+        #expect(try d.b.git.head() == saved.commit)
+    }
+
+    @Test("two devices saving from the same point: the second becomes a fork, no message lost")
+    func concurrentSavesFork() async throws {
+        let d = try await TwoDevices()
+        let aPath = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
+        _ = try await d.save(d.a, "base")
+        _ = try await d.resume(d.b)
+        let bPath = d.b.claudeProjects + "/" + AgentLayout.claudeProjectFolder(for: d.b.checkout) + "/\(TwoDevices.claudeID).jsonl"
+        // Both continue from message 300, differently.
+        try d.append(lines: 300..<320, to: aPath, on: d.a)
+        try d.append(lines: 400..<430, to: bPath, on: d.b)
+        let fromB = try await d.save(d.b, "B continues")
+        #expect(fromB.fork == nil)
+        let fromA = try await d.save(d.a, "A continues")
+        let fork = try #require(fromA.fork)
+        #expect(fork.currentSession == fromB.session && fork.currentMessages == 330)
+        #expect(fromA.ref == fork.forkRef && fromA.messages == 320)
+
+        let heads = try await SessionCatalog.heads(d.repository)
+        #expect(heads.count == 2)
+        #expect(Set(heads.map(\.id.hex)) == [fromA.session, fromB.session])
+        #expect(heads.first { $0.id.hex == fromA.session }?.isFork == true)
+
+        // Each head resumes to its own messages on a third checkout (a fresh clone on B's HOME).
+        let third = d.temp.path + "/third"
+        try TwoDevices.sh(["git", "clone", "--quiet", d.remote, third], in: d.temp.path)
+        var c = d.b
+        c.checkout = third
+        c.home = d.temp.path + "/home-third"
+        c.environment["HOME"] = c.home
+        for (session, lines) in [(fromA.session, [0..<320]), (fromB.session, [0..<300, 400..<430])] {
+            try? FileManager.default.removeItem(atPath: c.home)
+            var options = ResumeOptions(directory: c.checkout, environment: c.environment)
+            options.session = String(session.prefix(10))
+            options.force = true
+            let r = try await SessionResumer(repository: d.repository, options: options).run()
+            var expected: [UInt8] = []
+            for range in lines { expected += try TwoDevices.corpus(TwoDevices.claudeFile, lines: range, originalRoot: TwoDevices.claudeRoot, root: third) }
+            #expect(try d.read(r.transcript) == expected)
+        }
+
+        // A keeps extending its fork: the next save advances the fork ref, not the main one.
+        try d.append(lines: 320..<330, to: aPath, on: d.a)
+        let next = try await d.save(d.a, "A again")
+        #expect(next.fork == nil && next.ref == fork.forkRef && next.version == 2)
+    }
+
+    @Test("a local transcript with messages the session lacks is not clobbered")
+    func newerLocalTranscriptKept() async throws {
+        let d = try await TwoDevices()
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<100, subagents: false)
+        _ = try await d.save(d.a, "base")
+        let bPath = try d.placeClaudeSession(on: d.b, lines: 0..<120, subagents: false)
+        try d.append(lines: 500..<501, to: bPath, on: d.b)
+        let before = try d.read(bPath)
+        await expectError(.conflict) { _ = try await d.resume(d.b) }
+        #expect(try d.read(bPath) == before)
+    }
+
+    @Test("--wip carries uncommitted and untracked changes without committing them")
+    func wipRoundTrip() async throws {
+        let d = try await TwoDevices()
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<50, subagents: false)
+        let base = try d.a.git.head()
+        try "hello\nwork in progress\n".write(toFile: d.a.checkout + "/README.md", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: d.a.checkout + "/new/dir", withIntermediateDirectories: true)
+        try Data([0, 1, 2, 255, 10]).write(to: URL(fileURLWithPath: d.a.checkout + "/new/dir/blob.bin"))
+        let saved = try await d.save(d.a, "wip") { $0.wip = true }
+        #expect(saved.wip && !saved.committed && saved.commit == base)
+        #expect(try !d.a.git.status().isEmpty, "nothing was committed on A")
+
+        let resumed = try await d.resume(d.b)
+        #expect(resumed.wipApplied)
+        #expect(try d.b.git.head() == base)
+        #expect(try String(contentsOfFile: d.b.checkout + "/README.md", encoding: .utf8) == "hello\nwork in progress\n")
+        #expect(try d.read(d.b.checkout + "/new/dir/blob.bin") == [0, 1, 2, 255, 10])
+    }
+
+    @Test("save refuses to record a commit it cannot push, and records nothing")
+    func pushImpossible() async throws {
+        let d = try await TwoDevices()
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<50, subagents: false)
+        try TwoDevices.sh(["git", "checkout", "--quiet", "-b", "topic"], in: d.a.checkout)
+        try "topic work\n".write(toFile: d.a.checkout + "/topic.txt", atomically: true, encoding: .utf8)
+        let tip = try d.a.git.head()
+        await expectError(.git) { _ = try await d.save(d.a, "no upstream") }
+        #expect(try await d.repository.backend.refHeads().isEmpty)
+        #expect(try d.a.git.head() == tip, "nothing is committed when the push cannot happen")
+        let ok = try await d.save(d.a, "local only") { $0.push = false }
+        #expect(!ok.pushed && ok.branch == "topic")
+        // The commit never reached the remote: resume says so and changes nothing.
+        let before = try d.b.git.head()
+        await expectError(.unsafeCodeState) { _ = try await d.resume(d.b) }
+        #expect(try d.b.git.head() == before)
+    }
+
+    @Test("secrets in the environment never reach a session record")
+    func secretsNotRecorded() async throws {
+        let d = try await TwoDevices()
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<20, subagents: false)
+        var device = d.a
+        let marker = "s3cr3t-\(UUID().uuidString)"
+        for name in ["GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "OPENAI_API_KEY", "DB_PASSWORD", "MY_CREDENTIALS", "EDITOR_AUTH"] {
+            device.environment[name] = marker
+        }
+        device.environment["EDITOR"] = "vim"
+        try TwoDevices.sh(["git", "remote", "set-url", "origin", "https://user:\(marker)@example.com/owner/project.git"], in: d.a.checkout)
+        let saved = try await d.save(device, "x") { $0.push = false }
+        let record = try await d.repository.load(SessionFile.self, id: try SessionID(hex: saved.session))
+        let json = String(decoding: try JSONCoding.encode(record), as: UTF8.self)
+        #expect(!json.contains(marker))
+        #expect(record.terminal.environment["EDITOR"] == "vim")
+        #expect(record.code.remote == "https://example.com/owner/project.git")
+        #expect(record.code.repository == "example.com/owner/project")
+    }
+
+    @Test("a Codex rollout travels to the other device's dated sessions folder")
+    func codexRollout() async throws {
+        let d = try await TwoDevices()
+        let file = "AcidicSoil__codex-session-view__.sample_session__rollout-2025-11-17T15-30-28-019a93b9-f380-7600-98ff-940e6b99603c.jsonl"
+        let relative = "2025/11/17/rollout-2025-11-17T15-30-28-019a93b9-f380-7600-98ff-940e6b99603c.jsonl"
+        let original = "/home/user/projects/temp/chatbot-ui"
+        let aPath = d.a.home + "/.codex/sessions/" + relative
+        try FileManager.default.createDirectory(atPath: (aPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data(try TwoDevices.corpus(file, originalRoot: original, root: d.a.checkout)).write(to: URL(fileURLWithPath: aPath))
+        let saved = try await d.save(d.a, "codex work") { $0.agent = .codex }
+        #expect(saved.agent == .codex && saved.agentSession == "019a93b9-f380-7600-98ff-940e6b99603c")
+        let resumed = try await d.resume(d.b)
+        #expect(resumed.transcript == d.b.home + "/.codex/sessions/" + relative)
+        #expect(try d.read(resumed.transcript) == (try TwoDevices.corpus(file, originalRoot: original, root: d.b.checkout)))
+        #expect(resumed.next.hasSuffix("codex resume 019a93b9-f380-7600-98ff-940e6b99603c"))
+    }
+
+    @Test("a checkout path over 200 characters lands in Claude Code's hashed folder")
+    func longCheckoutPath() async throws {
+        let long = "work/" + String(repeating: "deeply-nested-directory/", count: 9) + "checkout"
+        let d = try await TwoDevices(checkoutB: long)
+        #expect(d.b.checkout.count > 200)
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<30, subagents: false)
+        _ = try await d.save(d.a, "x")
+        let resumed = try await d.resume(d.b)
+        let folder = ((resumed.transcript as NSString).deletingLastPathComponent as NSString).lastPathComponent
+        #expect(folder == AgentLayout.claudeProjectFolder(for: d.b.checkout))
+        #expect(folder.count > 201 && folder.count <= 201 + 7)
+    }
+}
