@@ -193,6 +193,12 @@ public actor Repository {
         return file
     }
 
+    /// Forgets the loaded master index, so the next lookup reads index files written by
+    /// someone else (e.g. uploaded from an outbox) since.
+    public func reloadIndex() {
+        index = nil
+    }
+
     /// Records packs written by this process, so later lookups find their blobs.
     func addToIndex(_ file: IndexFile, id: IndexID) {
         index?.add(file, id: id)

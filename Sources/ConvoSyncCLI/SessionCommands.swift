@@ -42,8 +42,8 @@ struct Save: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let repo = try await global.open()
         let environment = ProcessInfo.processInfo.environment
+        let (repo, offline) = try await global.openForSessions(offlineSave: true, json: output.json)
         var options = SaveOptions(directory: FileManager.default.currentDirectoryPath, message: message, environment: environment)
         options.agent = agent
         options.sessionID = session
@@ -54,13 +54,17 @@ struct Save: AsyncParsableCommand {
         options.compression = try Compression(parsing: compression)
         let result = try await SessionSaver(repository: repo, options: options).run()
         if output.json {
-            try printJSON(result)
+            try printJSON(SaveOutput(result: result, offline: offline))
         } else {
             let code = result.committed ? "git add, commit" + (result.pushed ? ", push" : "") : (result.pushed ? "push" : result.wip ? "uncommitted changes stored in the session" : "nothing to commit")
             global.say("✓ Code: \(code) (\(result.branch ?? "detached") at \(result.commit.prefix(12)))")
             global.say("✓ Conversation: \(result.agent.rawValue) \(result.agentSession), \(result.messages) messages (new: [\(result.added[0]), \(result.added[1]))), compressed & encrypted")
             global.say("✓ Linked: commit \(result.commit.prefix(12)) ↔ conversation, session \(result.session.prefix(8))")
-            global.say("✓ Uploaded: \(formatBytes(result.bytesAdded)) added to \(repo.backend.location)")
+            if offline {
+                global.say("✓ Queued offline: \(formatBytes(result.bytesAdded)) in the outbox (\(repo.backend.location)); `convosync push` or the next save/resume uploads it")
+            } else {
+                global.say("✓ Uploaded: \(formatBytes(result.bytesAdded)) added to \(repo.backend.location)")
+            }
         }
         if let fork = result.fork {
             let when = JSONCoding.formatDate(fork.currentTime).prefix(19).replacingOccurrences(of: "T", with: " ")
@@ -102,7 +106,7 @@ struct Resume: AsyncParsableCommand {
     @Flag(help: "Resume despite uncommitted changes, a diverged branch or a newer local transcript.") var force = false
 
     func run() async throws {
-        let repo = try await global.open()
+        let (repo, _) = try await global.openForSessions(offlineSave: false, json: output.json)
         var options = ResumeOptions(directory: FileManager.default.currentDirectoryPath, environment: ProcessInfo.processInfo.environment)
         options.session = session
         options.force = force
@@ -158,6 +162,82 @@ struct Sessions: AsyncParsableCommand {
             print("\(h.id.short)  \(time.padding(19))  \(s.host.padding(12))  \(branch.padding(14))  \(s.code.commit.prefix(7))  \(String(s.conversation.messageCount).padding(8))  \(s.message)")
         }
         print("\(heads.count) sessions")
+    }
+}
+
+struct Push: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Upload sessions saved while the repository was unreachable.",
+        discussion: """
+            `convosync save` keeps a session in a local, encrypted outbox when the repository cannot
+            be reached; `push` uploads it (the next save or resume does too). A session another
+            device has overtaken meanwhile is kept as a fork, never overwriting anything.
+
+            EXAMPLE:
+              convosync push
+
+            EXIT STATUS:
+              0 uploaded (or nothing to upload), 1 error, 10 no repository, 12 wrong password,
+              21 uploaded, but some sessions became forks.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: JSONFlag
+
+    func run() async throws {
+        let repo = try await global.open()
+        let stateDirectory = DeviceState.directory(environment: global.environment)
+        try await Outbox.remember(repo, stateDirectory: stateDirectory)
+        let result = try await Outbox.push(to: repo, stateDirectory: stateDirectory)
+        if output.json {
+            try printJSON(result)
+        } else {
+            global.say("pushed \(result.sessions.count + result.forks.count) session(s), \(result.files) file(s), \(formatBytes(result.bytes))")
+            for fork in result.forks {
+                global.say("session \(fork.prefix(8)) was overtaken by another device and is kept as a fork: see convosync sessions")
+            }
+        }
+        if !result.forks.isEmpty { throw ExitCode(ExitStatus.forked) }
+    }
+}
+
+struct SaveOutput: Encodable {
+    var result: SaveResult
+    var offline: Bool
+
+    func encode(to encoder: any Encoder) throws {
+        try result.encode(to: encoder)
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(offline, forKey: .offline)
+    }
+
+    enum Key: String, CodingKey { case offline }
+}
+
+extension GlobalOptions {
+    /// Opens the repository for save/resume: remembers it for offline use, uploads what an
+    /// offline save left in the outbox, and (for save) falls back to the outbox when the
+    /// repository cannot be reached but this device has opened it before.
+    func openForSessions(offlineSave: Bool, json: Bool) async throws -> (Repository, Bool) {
+        let stateDirectory = DeviceState.directory(environment: environment)
+        let backend = try backend()
+        let repo: Repository
+        do {
+            repo = try await Repository.open(backend: backend, password: password(), cacheDirectory: cacheDirectory)
+        } catch let error as ConvoSyncError where offlineSave && (error.code == .noRepository || error.code == .backend)
+            && Outbox.canWorkOffline(location: backend.location, stateDirectory: stateDirectory) {
+            if !quiet && !json {
+                FileHandle.standardError.write(Data("convosync: \(backend.location) cannot be reached (\(error.message)); saving to the local outbox\n".utf8))
+            }
+            return (try await Outbox.open(location: backend.location, password: password(), stateDirectory: stateDirectory, cacheDirectory: cacheDirectory), true)
+        }
+        try await Outbox.remember(repo, stateDirectory: stateDirectory)
+        if await Outbox.pendingCount(repositoryID: repo.config.id, stateDirectory: stateDirectory) > 0 {
+            let pushed = try await Outbox.push(to: repo, stateDirectory: stateDirectory)
+            if !quiet && !json {
+                FileHandle.standardError.write(Data("convosync: uploaded \(pushed.sessions.count + pushed.forks.count) session(s) saved offline\(pushed.forks.isEmpty ? "" : ", \(pushed.forks.count) kept as fork(s)")\n".utf8))
+            }
+        }
+        return (repo, false)
     }
 }
 

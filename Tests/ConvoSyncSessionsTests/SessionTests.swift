@@ -125,11 +125,13 @@ final class TwoDevices: @unchecked Sendable {
         try handle.close()
     }
 
-    func save(_ device: Device, _ message: String = "", configure: (inout SaveOptions) -> Void = { _ in }) async throws -> SaveResult {
+    func save(_ device: Device, _ message: String = "", into repo: Repository? = nil, configure: (inout SaveOptions) -> Void = { _ in }) async throws -> SaveResult {
         var options = SaveOptions(directory: device.checkout, message: message, environment: device.environment)
         configure(&options)
-        return try await SessionSaver(repository: repository, options: options).run()
+        return try await SessionSaver(repository: repo ?? repository, options: options).run()
     }
+
+    func state(_ device: Device) -> String { DeviceState.directory(environment: device.environment) }
 
     func resume(_ device: Device, session: String? = nil, force: Bool = false) async throws -> ResumeResult {
         var options = ResumeOptions(directory: device.checkout, environment: device.environment)
@@ -362,6 +364,57 @@ struct SessionTests {
         let before = try d.b.git.head()
         await expectError(.unsafeCodeState) { _ = try await d.resume(d.b) }
         #expect(try d.b.git.head() == before)
+    }
+
+    @Test("offline: save goes to the encrypted outbox, push uploads it; an overtaken save becomes a fork")
+    func offlineSaveThenPush() async throws {
+        let d = try await TwoDevices()
+        let aPath = try d.placeClaudeSession(on: d.a, lines: 0..<200, subagents: false)
+        _ = try await d.save(d.a, "online")
+        try await Outbox.remember(d.repository, stateDirectory: d.state(d.a))
+        _ = try await d.resume(d.b)
+
+        // The repository disappears (an unmounted drive, a server down).
+        let location = d.repository.backend.location
+        try FileManager.default.moveItem(atPath: location, toPath: location + "-away")
+        await expectError(.noRepository) { _ = try await Repository.open(backend: LocalBackend(path: location), password: "pw") }
+        #expect(Outbox.canWorkOffline(location: location, stateDirectory: d.state(d.a)))
+        #expect(!Outbox.canWorkOffline(location: location, stateDirectory: d.state(d.b)))
+        let outbox = try await Outbox.open(location: location, password: "pw", stateDirectory: d.state(d.a), cacheDirectory: nil)
+        try d.append(lines: 200..<240, to: aPath, on: d.a)
+        let offline = try await d.save(d.a, "offline 1", into: outbox)
+        try d.append(lines: 240..<250, to: aPath, on: d.a)
+        let offline2 = try await d.save(d.a, "offline 2", into: outbox)
+        #expect(await Outbox.pendingCount(repositoryID: outbox.config.id, stateDirectory: d.state(d.a)) == 2)
+        // The outbox holds ciphertext only.
+        let marker = String(decoding: try TwoDevices.corpus(TwoDevices.claudeFile, lines: 239..<240, originalRoot: TwoDevices.claudeRoot, root: d.a.checkout).prefix(60), as: UTF8.self)
+        let outboxDir = Outbox.directory(repositoryID: outbox.config.id, stateDirectory: d.state(d.a))
+        for case let rel as String in FileManager.default.enumerator(atPath: outboxDir)! {
+            let bytes = FileManager.default.contents(atPath: outboxDir + "/" + rel) ?? Data()
+            #expect(!String(decoding: bytes, as: UTF8.self).contains(marker), "\(rel) holds plaintext")
+        }
+
+        // Back online: push replays both saves in order; B then gets all 250 messages.
+        try FileManager.default.moveItem(atPath: location + "-away", toPath: location)
+        let pushed = try await Outbox.push(to: d.repository, stateDirectory: d.state(d.a))
+        #expect(pushed.sessions == [offline.session, offline2.session] && pushed.forks.isEmpty)
+        #expect(await Outbox.pendingCount(repositoryID: outbox.config.id, stateDirectory: d.state(d.a)) == 0)
+        let r = try await d.resume(d.b)
+        #expect(r.session == offline2.session && r.messages == 250)
+
+        // B moves on; A saves offline from its older point and pushes: a fork, nothing lost.
+        let bPath = r.transcript
+        try d.append(lines: 250..<260, to: bPath, on: d.b)
+        let fromB = try await d.save(d.b, "B online")
+        try FileManager.default.moveItem(atPath: location, toPath: location + "-away")
+        let outbox2 = try await Outbox.open(location: location, password: "pw", stateDirectory: d.state(d.a), cacheDirectory: nil)
+        try d.append(lines: 300..<305, to: aPath, on: d.a)
+        let overtaken = try await d.save(d.a, "A offline again", into: outbox2)
+        try FileManager.default.moveItem(atPath: location + "-away", toPath: location)
+        let pushed2 = try await Outbox.push(to: d.repository, stateDirectory: d.state(d.a))
+        #expect(pushed2.forks == [overtaken.session])
+        let heads = Set(try await SessionCatalog.heads(d.repository).map(\.id.hex))
+        #expect(heads == [fromB.session, overtaken.session])
     }
 
     @Test("secrets in the environment never reach a session record")

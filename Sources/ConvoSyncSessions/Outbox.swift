@@ -1,0 +1,177 @@
+public import ConvoSync
+public import ConvoSyncFormat
+public import ConvoSyncStorage
+import Crypto
+public import Foundation
+
+/// Saving while the repository is unreachable, and uploading later.
+///
+/// After any successful open, this device keeps the repository's config and the key file it
+/// unlocked (both as stored: encrypted) under `<state dir>/identities/<sha256(location)>/`.
+/// When the repository cannot be reached, `save` opens an *outbox*: a local directory laid
+/// out as a repository (`<state dir>/outbox/<repository id>/`) holding those two files. The
+/// save writes its packs, index, snapshot, session and ref version there, exactly as it
+/// would remotely, so everything stays encrypted at rest. ``push(to:stateDirectory:)``
+/// uploads the files (write-once, skipping what exists) and then replays each ref version as
+/// a compare-and-swap; a version that conflicts becomes a fork, as an online save would.
+public enum Outbox {
+    static func identityDirectory(location: String, stateDirectory: String) -> String {
+        let digest = Hex.encode(Array(SHA256.hash(data: Array(location.utf8))))
+        return (stateDirectory as NSString).appendingPathComponent("identities/\(digest)")
+    }
+
+    public static func directory(repositoryID: String, stateDirectory: String) -> String {
+        (stateDirectory as NSString).appendingPathComponent("outbox/\(repositoryID)")
+    }
+
+    /// Remembers what an offline save needs to open the repository: its config and key file.
+    public static func remember(_ repository: Repository, stateDirectory: String) async throws {
+        let dir = identityDirectory(location: repository.backend.location, stateDirectory: stateDirectory)
+        let keyPath = (dir as NSString).appendingPathComponent("key-\(repository.keyID.hex)")
+        if FileManager.default.fileExists(atPath: keyPath) { return }
+        let config = try await load(.config, from: repository.backend)
+        let key = try await load(Handle(.key, id: repository.keyID), from: repository.backend)
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw ConvoSyncError(.backend, "cannot create \(dir): \(error.localizedDescription)")
+        }
+        try AtomicFileWriter.write(config, to: (dir as NSString).appendingPathComponent("config"), mode: 0o600, mtime: nil)
+        try AtomicFileWriter.write(key, to: keyPath, mode: 0o600, mtime: nil)
+    }
+
+    /// Whether this device has opened the repository at `location` before.
+    public static func canWorkOffline(location: String, stateDirectory: String) -> Bool {
+        FileManager.default.fileExists(atPath: (identityDirectory(location: location, stateDirectory: stateDirectory) as NSString).appendingPathComponent("config"))
+    }
+
+    /// Opens the outbox for the repository at `location` (which cannot be reached now).
+    public static func open(location: String, password: String, stateDirectory: String, cacheDirectory: URL?) async throws -> Repository {
+        let identity = identityDirectory(location: location, stateDirectory: stateDirectory)
+        let fm = FileManager.default
+        guard let config = fm.contents(atPath: (identity as NSString).appendingPathComponent("config")) else {
+            throw ConvoSyncError(.noRepository, "\(location) cannot be reached and this device has never opened it, so it cannot save offline")
+        }
+        let keys = ((try? fm.contentsOfDirectory(atPath: identity)) ?? []).filter { $0.hasPrefix("key-") }
+        // The outbox is named by the repository's id, which only the key can read: open a
+        // scratch copy first, then move to the outbox proper.
+        let probe = LocalBackend(path: (identity as NSString).appendingPathComponent("probe"))
+        try? fm.removeItem(atPath: probe.root.path)
+        try probe.create()
+        try probe.save(.config, data: Array(config))
+        for name in keys {
+            guard let bytes = fm.contents(atPath: (identity as NSString).appendingPathComponent(name)) else { continue }
+            try probe.save(try Handle(.key, name: String(name.dropFirst(4))), data: Array(bytes))
+        }
+        let probed = try await Repository.open(backend: probe, password: password, cacheDirectory: nil)
+        try? fm.removeItem(atPath: probe.root.path)
+
+        let outbox = LocalBackend(path: directory(repositoryID: probed.config.id, stateDirectory: stateDirectory))
+        if !fm.fileExists(atPath: outbox.root.appendingPathComponent("config").path) {
+            try outbox.create()
+            try outbox.save(.config, data: Array(config))
+        }
+        let keyHandle = Handle(.key, id: probed.keyID)
+        if (try? outbox.stat(keyHandle)) == nil, let bytes = fm.contents(atPath: (identity as NSString).appendingPathComponent("key-\(probed.keyID.hex)")) {
+            try outbox.save(keyHandle, data: Array(bytes))
+        }
+        return try await Repository.open(backend: outbox, password: password, cacheDirectory: cacheDirectory)
+    }
+
+    public struct PushResult: Sendable, Codable {
+        public var files = 0
+        public var bytes = 0
+        /// Sessions now at the head of their ref.
+        public var sessions: [String] = []
+        /// Sessions kept as forks because another device moved the conversation on.
+        public var forks: [String] = []
+    }
+
+    /// Files waiting in the outbox for `repositoryID` (0 when there is none).
+    public static func pendingCount(repositoryID: String, stateDirectory: String) async -> Int {
+        let path = directory(repositoryID: repositoryID, stateDirectory: stateDirectory)
+        guard FileManager.default.fileExists(atPath: path) else { return 0 }
+        return ((try? await LocalBackend(path: path).list(.ref)) ?? []).count
+    }
+
+    /// Uploads everything waiting in the outbox to `repository`, then empties it.
+    public static func push(to repository: Repository, stateDirectory: String) async throws -> PushResult {
+        var result = PushResult()
+        let path = directory(repositoryID: repository.config.id, stateDirectory: stateDirectory)
+        guard FileManager.default.fileExists(atPath: path) else { return result }
+        let outbox = LocalBackend(path: path)
+        let remote = repository.backend
+        // Data before what names it (Format/SPEC.md §Read/Write ordering): packs, index, snapshots, sessions.
+        for type in [FileType.pack, .index, .snapshot, .session] {
+            for info in try outbox.list(type) {
+                if (try? await remote.stat(info.handle)) != nil { continue }
+                let bytes = try outbox.load(info.handle, range: nil)
+                try await upload(info.handle, bytes: bytes, to: remote)
+                result.files += 1
+                result.bytes += bytes.count
+            }
+        }
+        if result.files > 0 { await repository.reloadIndex() }
+        // Then each ref version, oldest first, as the compare-and-swap the offline save could not do.
+        var state = try DeviceState.load(repositoryID: repository.config.id, directory: stateDirectory)
+        var byRef: [String: [(Int, String)]] = [:]
+        for info in try outbox.list(.ref) {
+            let name = info.handle.name
+            let target = String(decoding: try outbox.load(info.handle, range: nil), as: UTF8.self)
+            byRef[String(name.prefix(64)), default: []].append((Int(name.suffix(10)) ?? 0, target))
+        }
+        for (ref, versions) in byRef {
+            var line = ref
+            var expected = (versions.map(\.0).min() ?? 1) - 1
+            for (_, target) in versions.sorted(by: { $0.0 < $1.0 }) {
+                let sessionID = try SessionID(hex: target)
+                let current = try await remote.refHead(line)
+                if current?.target == target {  // this version landed in an earlier push
+                    expected = current?.version ?? expected
+                    continue
+                }
+                if let head = try await advance(line, from: expected, to: target, on: remote) {
+                    state.refs[line] = head
+                    expected = head.version
+                    result.sessions.append(target)
+                } else {
+                    let session = try await repository.load(SessionFile.self, id: sessionID)
+                    let fork = Refs.fork(of: session.ref, session: sessionID, key: repository.key)
+                    let head = try await remote.advanceRef(fork, from: 0, to: target)
+                    state.refs[fork] = head
+                    state.lines[session.ref] = fork
+                    line = fork
+                    expected = head.version
+                    result.forks.append(target)
+                }
+            }
+        }
+        try state.save(repositoryID: repository.config.id, directory: stateDirectory)
+        do { try FileManager.default.removeItem(atPath: path) } catch {
+            throw ConvoSyncError(.backend, "pushed, but cannot empty the outbox \(path): \(error.localizedDescription); delete it by hand")
+        }
+        return result
+    }
+
+    /// Saves a file; one that exists already came from an earlier, interrupted push.
+    private static func upload(_ handle: Handle, bytes: [UInt8], to remote: any Backend) async throws {
+        do { try await remote.save(handle, data: bytes) } catch let e as StorageError where e.code == .alreadyExists {
+            return
+        } catch {
+            throw ConvoSyncError.wrap(error, file: handle.relativePath)
+        }
+    }
+
+    /// Advances a ref, or returns nil when another writer got there first.
+    private static func advance(_ ref: String, from expected: Int, to target: String, on remote: any Backend) async throws -> RefHead? {
+        do { return try await remote.advanceRef(ref, from: expected, to: target) } catch let e as StorageError where e.code == .conflict {
+            return nil
+        } catch {
+            throw ConvoSyncError.wrap(error, file: "refs/\(ref)")
+        }
+    }
+
+    private static func load(_ handle: Handle, from backend: any Backend) async throws -> [UInt8] {
+        do { return try await backend.load(handle) } catch { throw ConvoSyncError.wrap(error, file: handle.relativePath) }
+    }
+}
