@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConvoSync
 import ConvoSyncFormat
+import ConvoSyncSessions
 import ConvoSyncStorage
 import Foundation
 
@@ -32,6 +33,7 @@ struct BackupCommand: AsyncParsableCommand {
 
             EXAMPLES:
               convosync backup ~/.claude/projects
+              convosync backup --agents          # every Claude Code and Codex session here
               convosync backup session.jsonl --compression zstd:19 --tag laptop
 
             EXIT STATUS:
@@ -39,7 +41,8 @@ struct BackupCommand: AsyncParsableCommand {
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var output: JSONFlag
-    @Argument(help: "Files or directories to back up.") var paths: [String]
+    @Argument(help: "Files or directories to back up.") var paths: [String] = []
+    @Flag(help: "Also back up every agent session on this device: Claude Code's projects folder ($CLAUDE_CONFIG_DIR or ~/.claude) and Codex's sessions ($CODEX_HOME or ~/.codex), before the agents' own cleanup deletes old ones.") var agents = false
     @Option(help: "gzip (default, level 9), zstd[:LEVEL] or none.") var compression = "gzip"
     @Option(name: .customLong("tag"), help: "Tag the snapshot (repeatable).") var tags: [String] = []
     @Option(help: "Host name recorded in the snapshot.") var host: String?
@@ -47,13 +50,24 @@ struct BackupCommand: AsyncParsableCommand {
 
     func validate() throws {
         do { _ = try Compression(parsing: compression) } catch { throw ValidationError("\(error)") }
+        if paths.isEmpty && !agents { throw ValidationError("give paths to back up, or --agents") }
     }
 
     func run() async throws {
+        var paths = paths
+        if agents {
+            let homes = AgentHomes(environment: global.environment)
+            let found = [homes.claudeProjects, homes.codexSessions].filter { FileManager.default.fileExists(atPath: $0) }
+            guard !found.isEmpty || !paths.isEmpty else {
+                throw ConvoSyncError(.notFound, "no agent sessions on this device (looked for \(homes.claudeProjects) and \(homes.codexSessions))")
+            }
+            paths += found
+        }
         let repo = try await global.open()
         var options = BackupOptions(paths: paths)
+        if agents { options.tags.append("agents") }
         options.compression = try Compression(parsing: compression)
-        options.tags = tags
+        options.tags += tags
         if let host { options.host = host }
         if let parent { options.parent = try await repo.resolve(parent, type: .snapshot, as: SnapshotID.self) }
         let bar = ProgressBar(enabled: !global.quiet && !output.json)

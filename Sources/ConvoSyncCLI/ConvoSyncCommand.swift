@@ -28,7 +28,7 @@ struct ConvoSyncCommand: AsyncParsableCommand {
               local transcript is newer (resume), 22 git failed, 64 invalid command-line usage,
               130 interrupted.
             """,
-        subcommands: [Save.self, Resume.self, Sessions.self, Push.self, Init.self, BackupCommand.self, RestoreCommand.self, Snapshots.self, Ls.self, Cat.self, Stats.self, Diff.self, Key.self])
+        subcommands: [Save.self, Resume.self, Sessions.self, Push.self, InstallHook.self, Init.self, BackupCommand.self, RestoreCommand.self, Snapshots.self, Ls.self, Cat.self, Stats.self, Diff.self, Key.self])
 
     static func main() async {
         do {

@@ -200,6 +200,43 @@ struct Push: AsyncParsableCommand {
     }
 }
 
+struct InstallHook: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install-hook",
+        abstract: "Make Claude Code back up every session when it ends (before its 30-day cleanup can delete it).",
+        discussion: """
+            Adds `convosync backup --agents --quiet -r REPO [--password-file FILE]` to the SessionEnd
+            and PreCompact hooks in Claude Code's settings.json ($CLAUDE_CONFIG_DIR or ~/.claude).
+            Other settings are kept; running it twice adds nothing. The password must reach the hook
+            through --password-file (recommended) or CONVOSYNC_PASSWORD in Claude Code's environment;
+            it is never written into settings.json.
+
+            EXAMPLE:
+              convosync install-hook -r ~/convosync-repo --password-file ~/.config/convosync/password
+
+            EXIT STATUS:
+              0 installed (or already there), 1 error, 10 no repository.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: JSONFlag
+
+    func run() async throws {
+        let backend = try global.backend()
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+        let binary = CommandLine.arguments[0].contains("/") ? executable : CommandLine.arguments[0]
+        var command = "\(SessionResumer.shellQuoted(binary)) backup --agents --quiet -r \(SessionResumer.shellQuoted(backend.location))"
+        if let file = global.passwordFile ?? global.environment["CONVOSYNC_PASSWORD_FILE"] {
+            command += " --password-file \(SessionResumer.shellQuoted(URL(fileURLWithPath: (file as NSString).expandingTildeInPath).standardizedFileURL.path))"
+        }
+        let result = try ClaudeHook.install(command: command, homes: AgentHomes(environment: global.environment))
+        if output.json { return try printJSON(result) }
+        global.say(result.added.isEmpty ? "already installed in \(result.settings)" : "added to \(result.added.joined(separator: ", ")) in \(result.settings):\n  \(result.command)")
+        if global.passwordFile == nil && global.environment["CONVOSYNC_PASSWORD_FILE"] == nil {
+            global.say("note: no --password-file given, so the hook needs CONVOSYNC_PASSWORD in Claude Code's environment")
+        }
+    }
+}
+
 struct SaveOutput: Encodable {
     var result: SaveResult
     var offline: Bool

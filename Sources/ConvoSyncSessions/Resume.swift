@@ -241,7 +241,8 @@ public struct SessionResumer {
         }
     }
 
-    static func shellQuoted(_ s: String) -> String {
+    /// `s` as one word for a POSIX shell.
+    public static func shellQuoted(_ s: String) -> String {
         s.allSatisfy { $0.isLetter || $0.isNumber || "/._-".contains($0) } ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

@@ -9,10 +9,11 @@ struct RunResult {
 }
 
 /// Runs the built `convosync` binary with a cheap KDF.
-func convosync(_ args: [String], password: String = "pw", extraEnv: [String: String] = [:]) throws -> RunResult {
+func convosync(_ args: [String], password: String = "pw", extraEnv: [String: String] = [:], cwd: String? = nil) throws -> RunResult {
     let p = Process()
     p.executableURL = Paths.binary
     p.arguments = args
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     var env = ProcessInfo.processInfo.environment
     env["CONVOSYNC_PASSWORD"] = password
     env["CONVOSYNC_SCRYPT_N"] = "1024"
