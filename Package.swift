@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "convosync", targets: ["ConvoSyncCLI"]),
+        .executable(name: "convosync-server", targets: ["ConvoSyncServerCLI"]),
         .library(name: "ConvoSync", targets: ["ConvoSync"]),
         // For Benchmarks/Micro, which measures the format layer on its own.
         .library(name: "ConvoSyncFormat", targets: ["ConvoSyncFormat"]),
@@ -20,6 +21,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C libraries from Debian (zlib1g-dev, libdeflate-dev, libzstd-dev); see .ci/setup.
@@ -63,8 +67,34 @@ let package = Package(
         .executableTarget(
             name: "ConvoSyncCLI",
             dependencies: [
-                "ConvoSync", "ConvoSyncSessions",
+                "ConvoSync", "ConvoSyncSessions", "ConvoSyncREST",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings),
+        // The client side of HTTP repositories: restic's REST protocol over AsyncHTTPClient.
+        .target(
+            name: "ConvoSyncREST",
+            dependencies: [
+                "ConvoSyncFormat", "ConvoSyncStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings),
+        // The server: restic's REST protocol per user, accounts in SQLite. Never holds a key.
+        .target(
+            name: "ConvoSyncServer",
+            dependencies: [
+                "ConvoSyncFormat", "ConvoSyncStorage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "ConvoSyncServerCLI",
+            dependencies: [
+                "ConvoSyncServer", "ConvoSyncFormat",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -87,6 +117,10 @@ let package = Package(
         .testTarget(
             name: "ConvoSyncSessionsTests",
             dependencies: ["ConvoSyncSessions", "ConvoSyncTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ConvoSyncServerTests",
+            dependencies: ["ConvoSyncServer", "ConvoSyncREST", "ConvoSyncTestSupport", "ConvoSyncServerCLI"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConvoSyncCLITests",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConvoSync
 import ConvoSyncFormat
+import ConvoSyncREST
 import ConvoSyncStorage
 import Foundation
 
@@ -71,7 +72,7 @@ enum ExitStatus {
 }
 
 struct GlobalOptions: ParsableArguments {
-    @Option(name: [.customShort("r"), .long], help: "Repository location: a directory path (env: CONVOSYNC_REPOSITORY).")
+    @Option(name: [.customShort("r"), .long], help: "Repository: a directory path, or rest:http(s)://USER:PASSWORD@HOST:PORT/USER/REPO/ (env: CONVOSYNC_REPOSITORY).")
     var repo: String?
 
     @Option(name: .long, help: "Read the password from this file (env: CONVOSYNC_PASSWORD_FILE).")
@@ -93,7 +94,9 @@ struct GlobalOptions: ParsableArguments {
             throw ConvoSyncError(.noRepository, "no repository given: pass -r/--repo or set CONVOSYNC_REPOSITORY")
         }
         if location.hasPrefix("rest:") || location.hasPrefix("http://") || location.hasPrefix("https://") {
-            throw ConvoSyncError(.invalidArgument, "'\(location)': HTTP repositories need convosync-server, which this build does not include yet; use a directory path")
+            do { return try RESTBackend(url: location) } catch {
+                throw ConvoSyncError(.invalidArgument, "\(error.message); give rest:http(s)://USER:PASSWORD@HOST:PORT/USER/REPO/")
+            }
         }
         let path = location.hasPrefix("local:") ? String(location.dropFirst(6)) : location
         return LocalBackend(path: (path as NSString).expandingTildeInPath)
@@ -103,7 +106,8 @@ struct GlobalOptions: ParsableArguments {
         if noCache { return nil }
         if let cacheDir { return URL(fileURLWithPath: cacheDir) }
         if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return URL(fileURLWithPath: xdg).appendingPathComponent("convosync") }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/convosync")
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return URL(fileURLWithPath: home).appendingPathComponent(".cache/convosync")
     }
 
     /// Scrypt parameters for new keys; CONVOSYNC_SCRYPT_N lowers the cost for tests.

@@ -1,0 +1,168 @@
+public import ConvoSyncFormat
+public import ConvoSyncStorage
+import Crypto
+public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a request against the pack store failed, mapped to an HTTP status by the responder.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case notFound, exists, badRequest, tooLarge, insufficientStorage, forbidden, io }
+    public var kind: Kind
+    public var message: String
+    public init(_ kind: Kind, _ message: String) { (self.kind, self.message) = (kind, message) }
+    public var description: String { message }
+}
+
+/// One repository's files on the server's disk, in the layout of Format/SPEC.md §Layout (which
+/// is restic's): `config`, `data/XX/<id>`, `keys/`, `locks/`, `snapshots/`, `index/`, and
+/// ConvoSync's `sessions/` and `refs/`.
+///
+/// Uploads stream to a temporary file while their SHA-256 is computed; the file is fsynced
+/// and `link(2)`ed into place only when the hash matches the name (write-once: an existing
+/// name is never replaced), then the directory is fsynced. Nothing partial is ever visible.
+public struct RepositoryStore: Sendable {
+    public let root: URL
+
+    public init(root: URL) { self.root = root }
+
+    public static let types: [FileType] = [.key, .pack, .index, .snapshot, .lock, .session, .ref]
+
+    public var exists: Bool { FileManager.default.fileExists(atPath: root.appendingPathComponent("config").path) || FileManager.default.fileExists(atPath: root.appendingPathComponent("keys").path) }
+
+    /// Creates the directories (idempotent, like restic's rest-server).
+    public func create() throws {
+        do {
+            for t in Self.types { try FileManager.default.createDirectory(at: root.appendingPathComponent(t.rawValue), withIntermediateDirectories: true) }
+            for i in 0..<256 {
+                try FileManager.default.createDirectory(at: root.appendingPathComponent("data/\(Hex.encode([UInt8(i)]))"), withIntermediateDirectories: true)
+            }
+        } catch {
+            throw StoreError(.io, "cannot create the repository: \(error.localizedDescription)")
+        }
+    }
+
+    public func path(_ handle: Handle) -> String { root.appendingPathComponent(handle.relativePath).path }
+
+    public func size(_ handle: Handle) -> Int? {
+        var st = stat()
+        guard lstat(path(handle), &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(st.st_size)
+    }
+
+    public func list(_ type: FileType) throws -> [FileInfo] {
+        guard FileManager.default.fileExists(atPath: root.path) else { throw StoreError(.notFound, "no such repository") }
+        do { return try LocalBackend(path: root.path).list(type) } catch {
+            throw StoreError(.io, "cannot list \(type.rawValue): \(error)")
+        }
+    }
+
+    public func remove(_ handle: Handle) throws {
+        guard unlink(path(handle)) == 0 else {
+            if errno == ENOENT { throw StoreError(.notFound, "\(handle) does not exist") }
+            throw StoreError(.io, "cannot delete \(handle): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Reads `range` of a file in chunks, calling `body` for each.
+    public func read(_ handle: Handle, range: Range<Int>, chunk: Int = 1 << 20, _ body: ([UInt8]) async throws -> Void) async throws {
+        let fd = open(path(handle), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError(errno == ENOENT ? .notFound : .io, "cannot open \(handle)") }
+        defer { close(fd) }
+        var offset = range.lowerBound
+        var buffer = [UInt8](repeating: 0, count: min(chunk, max(range.count, 1)))
+        while offset < range.upperBound {
+            let want = min(buffer.count, range.upperBound - offset)
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(offset)) }  // invariant: buffer not empty
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw StoreError(.io, "\(handle) shrank while being read") }
+            try await body(Array(buffer[0..<n]))
+            offset += n
+        }
+    }
+
+    /// An upload in progress: bytes go to a temporary file, hashed on the way.
+    public final class Upload: @unchecked Sendable {
+        let store: RepositoryStore
+        let handle: Handle
+        let tempPath: String
+        let fd: Int32
+        let limit: Int
+        var hasher = SHA256()
+        public private(set) var size = 0
+        var done = false
+
+        init(store: RepositoryStore, handle: Handle, limit: Int) throws {
+            self.store = store
+            self.handle = handle
+            self.limit = limit
+            let dir = (store.path(handle) as NSString).deletingLastPathComponent
+            if !FileManager.default.fileExists(atPath: dir) {
+                try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            }
+            tempPath = (dir as NSString).appendingPathComponent(".tmp-\(UUID().uuidString)")
+            fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw StoreError(errno == ENOSPC ? .insufficientStorage : .io, "cannot create a temporary file: \(String(cString: strerror(errno)))") }
+        }
+
+        deinit {
+            if !done {
+                close(fd)
+                unlink(tempPath)
+            }
+        }
+
+        public func write(_ bytes: UnsafeRawBufferPointer) throws {
+            size += bytes.count
+            guard size <= limit else { throw StoreError(.tooLarge, "the body is larger than the \(limit)-byte limit") }
+            hasher.update(bufferPointer: bytes)
+            var written = 0
+            while written < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)  // invariant: count > written >= 0
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw StoreError(errno == ENOSPC || errno == EDQUOT ? .insufficientStorage : .io, "cannot write: \(String(cString: strerror(errno)))")
+                }
+                written += n
+            }
+        }
+
+        /// Verifies the name, makes the file durable and links it into place.
+        public func commit(verifyHash: Bool) throws {
+            let digest = Hex.encode(Array(hasher.finalize()))
+            if verifyHash && digest != handle.name {
+                throw StoreError(.badRequest, "the body's SHA-256 is \(digest), not the name \(handle.name)")
+            }
+            guard fsync(fd) == 0 else { throw StoreError(errno == ENOSPC ? .insufficientStorage : .io, "cannot fsync: \(String(cString: strerror(errno)))") }
+            close(fd)
+            done = true
+            defer { unlink(tempPath) }
+            let target = store.path(handle)
+            guard link(tempPath, target) == 0 else {
+                if errno == EEXIST { throw StoreError(.exists, "\(handle) exists already") }
+                throw StoreError(.io, "cannot link \(handle): \(String(cString: strerror(errno)))")
+            }
+            let dir = open((target as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dir >= 0 {
+                fsync(dir)
+                close(dir)
+            }
+        }
+    }
+
+    public func upload(_ handle: Handle, limit: Int) throws -> Upload {
+        if size(handle) != nil { throw StoreError(.exists, "\(handle) exists already") }
+        return try Upload(store: self, handle: handle, limit: limit)
+    }
+
+    /// Bytes used by this repository's files.
+    public func usage() -> Int {
+        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.fileSizeKey]) else { return 0 }
+        var total = 0
+        for case let url as URL in walker {
+            total += (try? url.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0
+        }
+        return total
+    }
+}

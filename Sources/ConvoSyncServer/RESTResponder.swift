@@ -1,0 +1,179 @@
+import ConvoSyncFormat
+public import ConvoSyncStorage
+public import Foundation
+public import Hummingbird
+import Logging
+import NIOCore
+
+/// restic's REST backend protocol (v1 and v2), with private repositories per user:
+/// `/<user>/<repo>/…`, HTTP basic authentication, and only the user's own paths.
+///
+/// | request | answer |
+/// |---|---|
+/// | `POST /u/r/?create=true` | 200: repository created (idempotent) |
+/// | `HEAD`/`GET /u/r/config`, `POST /u/r/config` | the config; write-once |
+/// | `GET /u/r/<type>/` | names (v1) or names and sizes (v2, `Accept: application/vnd.x.restic.rest.v2`) |
+/// | `HEAD`/`GET` (with `Range`)/`POST`/`DELETE /u/r/<type>/<name>` | one file; POST verifies `sha256(body) == name` and never replaces |
+///
+/// Errors: 400 bad name or hash, 401 no or wrong credentials, 403 another user's repository,
+/// an existing file or a delete in append-only mode, 404 missing, 413 body over the limit,
+/// 429 too many failed logins, 507 disk full.
+public struct RESTResponder: HTTPResponder {
+    public typealias Context = BasicRequestContext
+    let configuration: ServerConfiguration
+    let users: UserStore
+    static let v2 = "application/vnd.x.restic.rest.v2"
+
+    public init(configuration: ServerConfiguration, users: UserStore) {
+        self.configuration = configuration
+        self.users = users
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        do {
+            return try await handle(request, context: context)
+        } catch let error as StoreError {
+            let status: HTTPResponse.Status = switch error.kind {
+            case .notFound: .notFound
+            case .exists, .forbidden: .forbidden
+            case .badRequest: .badRequest
+            case .tooLarge: .contentTooLarge
+            case .insufficientStorage: .init(code: 507, reasonPhrase: "Insufficient Storage")
+            case .io: .internalServerError
+            }
+            context.logger.info("\(request.method) \(request.uri.path) -> \(status.code): \(error.message)")
+            return Self.text(status, error.message)
+        }
+    }
+
+    static func text(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: message + "\n")))
+    }
+
+    func handle(_ request: Request, context: Context) async throws -> Response {
+        let path = request.uri.path
+        if path == "/healthz" { return Self.text(.ok, "ok") }
+        guard path.hasPrefix("/"), !path.contains("%"), !path.contains("//") else { throw StoreError(.badRequest, "malformed path") }
+        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 2, UserStore.isValidName(parts[0]), UserStore.isValidName(parts[1]) else {
+            throw StoreError(.notFound, "no such path; repositories live at /USER/REPO/")
+        }
+        // Authentication: basic, and only the user's own repositories.
+        guard let (user, password) = Self.basicCredentials(request.headers[.authorization]) else {
+            return Self.text(.unauthorized, "authentication required", headers: [.wwwAuthenticate: "Basic realm=\"convosync\""])
+        }
+        switch users.check(user, password: password) {
+        case .ok: break
+        case .wrong: return Self.text(.unauthorized, "wrong user name or password", headers: [.wwwAuthenticate: "Basic realm=\"convosync\""])
+        case .lockedOut: return Self.text(.tooManyRequests, "too many failed logins for \(user); wait a minute")
+        }
+        guard user == parts[0] else { throw StoreError(.forbidden, "\(user) may not access /\(parts[0])/") }
+
+        let store = RepositoryStore(root: configuration.dataDirectory.appendingPathComponent("repos/\(parts[0])/\(parts[1])"))
+        let rest = Array(parts.dropFirst(2))
+        let method = request.method
+
+        // The repository itself.
+        if rest.isEmpty || rest == [""] {
+            guard method == .post else { throw StoreError(.forbidden, "only POST ?create=true is allowed on a repository") }
+            guard request.uri.queryParameters["create"] == "true" else { throw StoreError(.badRequest, "POST to a repository needs ?create=true") }
+            try store.create()
+            return Self.text(.ok, "created")
+        }
+        if rest == ["config"] {
+            return try await file(.config, request: request, store: store)
+        }
+        guard let type = FileType(rawValue: rest[0]), type != .config else { throw StoreError(.notFound, "no file type '\(rest[0].prefix(40))'") }
+        if rest.count == 2 && rest[1].isEmpty {
+            guard method == .get || method == .head else { throw StoreError(.forbidden, "\(method) is not allowed on a listing") }
+            return try list(type, store: store, v2: request.headers[.accept]?.contains(Self.v2) == true)
+        }
+        guard rest.count == 2 else { throw StoreError(.notFound, "no such path") }
+        let handle: Handle
+        do { handle = try Handle(type, name: rest[1]) } catch { throw StoreError(.badRequest, "\(error)") }
+        return try await file(handle, request: request, store: store)
+    }
+
+    func list(_ type: FileType, store: RepositoryStore, v2: Bool) throws -> Response {
+        let files = try store.list(type)
+        let json: Data
+        if v2 {
+            json = try JSONSerialization.data(withJSONObject: files.map { ["name": $0.handle.name, "size": $0.size] as [String: Any] })
+        } else {
+            json = try JSONSerialization.data(withJSONObject: files.map(\.handle.name))
+        }
+        return Response(status: .ok, headers: [.contentType: v2 ? Self.v2 : "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
+    }
+
+    func file(_ handle: Handle, request: Request, store: RepositoryStore) async throws -> Response {
+        switch request.method {
+        case .head:
+            guard let size = store.size(handle) else { throw StoreError(.notFound, "\(handle) does not exist") }
+            return Response(status: .ok, headers: [.contentLength: String(size), .contentType: "application/octet-stream"])
+        case .get:
+            guard let size = store.size(handle) else { throw StoreError(.notFound, "\(handle) does not exist") }
+            var range = 0..<size
+            var status = HTTPResponse.Status.ok
+            var headers: HTTPFields = [.contentType: "application/octet-stream", .acceptRanges: "bytes"]
+            if let header = request.headers[.range] {
+                guard let r = Self.parseRange(header, size: size) else {
+                    return Self.text(.rangeNotSatisfiable, "range \(header) is outside the file (\(size) bytes)", headers: [.contentRange: "bytes */\(size)"])
+                }
+                range = r
+                status = .partialContent
+                headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(size)"
+            }
+            headers[.contentLength] = String(range.count)
+            let wanted = range
+            let body = ResponseBody(contentLength: wanted.count) { writer in
+                try await store.read(handle, range: wanted) { chunk in try await writer.write(ByteBuffer(bytes: chunk)) }
+                try await writer.finish(nil)
+            }
+            return Response(status: status, headers: headers, body: body)
+        case .post:
+            if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodySize {
+                throw StoreError(.tooLarge, "the body (\(length) bytes) is larger than the \(configuration.maxBodySize)-byte limit")
+            }
+            let upload = try store.upload(handle, limit: configuration.maxBodySize)
+            for try await buffer in request.body {
+                try buffer.withUnsafeReadableBytes { try upload.write($0) }
+            }
+            // The config is named "config" and refs by version; every other name is the SHA-256 of the body.
+            try upload.commit(verifyHash: handle.type != .config && handle.type != .ref)
+            return Self.text(.ok, "saved")
+        case .delete:
+            if configuration.appendOnly && handle.type != .lock {
+                throw StoreError(.forbidden, "the server is append-only: only locks may be deleted")
+            }
+            try store.remove(handle)
+            return Self.text(.ok, "deleted")
+        default:
+            throw StoreError(.forbidden, "\(request.method) is not allowed here")
+        }
+    }
+
+    /// `bytes=a-b`, `bytes=a-` or `bytes=-n`, as a range within `size`; nil if unsatisfiable.
+    static func parseRange(_ header: String, size: Int) -> Range<Int>? {
+        guard header.hasPrefix("bytes="), !header.contains(",") else { return nil }
+        let spec = header.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)
+        guard spec.count == 2 else { return nil }
+        if spec[0].isEmpty {
+            guard let n = Int(spec[1]), n > 0 else { return nil }
+            return max(0, size - n)..<size
+        }
+        guard let start = Int(spec[0]), start >= 0, start < size else { return nil }
+        let end = spec[1].isEmpty ? size - 1 : min(Int(spec[1]) ?? -1, size - 1)
+        guard end >= start else { return nil }
+        return start..<(end + 1)
+    }
+
+    static func basicCredentials(_ header: String?) -> (String, String)? {
+        guard let header, header.lowercased().hasPrefix("basic "),
+              let data = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        else { return nil }
+        return (String(text[..<colon]), String(text[text.index(after: colon)...]))
+    }
+}

@@ -1,0 +1,143 @@
+public import ConvoSyncFormat
+import Crypto
+public import Foundation
+import GRDB
+
+/// Accounts, kept in SQLite (`<data dir>/convosync.sqlite`, through GRDB).
+///
+/// Passwords are stored as scrypt hashes (`scrypt$N$r$p$salt$hash`, hex), never in clear.
+/// A successful check is remembered for a few minutes in memory (keyed by a SHA-256 of the
+/// credentials), because restic's client sends basic authentication on every request and a
+/// slow hash per request would cap throughput. Failed attempts are counted per user: after
+/// ``maxFailures`` within ``failureWindow`` the user is locked out until the window passes.
+public final class UserStore: @unchecked Sendable {
+    let db: DatabaseQueue
+    let kdf: KDFParameters
+    private let lock = NSLock()
+    private var verified: [String: Date] = [:]
+    private var failures: [String: [Date]] = [:]
+    public static let maxFailures = 10
+    public static let failureWindow: TimeInterval = 60
+
+    public init(path: String, kdf: KDFParameters = .default) throws {
+        self.kdf = kdf
+        do {
+            db = try DatabaseQueue(path: path)
+            try db.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS users (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        password TEXT NOT NULL,
+                        created TEXT NOT NULL
+                    )
+                    """)
+            }
+        } catch {
+            throw StoreError(.io, "cannot open the account database \(path): \(error)")
+        }
+    }
+
+    public static func isValidName(_ name: String) -> Bool {
+        guard (1...64).contains(name.utf8.count), name != ".", name != "..", !name.hasPrefix(".") else { return false }
+        return name.utf8.allSatisfy { c in
+            (48...57).contains(c) || (65...90).contains(c) || (97...122).contains(c) || c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
+        }
+    }
+
+    func hash(_ password: String, salt: [UInt8]? = nil, kdf: KDFParameters? = nil) throws -> String {
+        let kdf = kdf ?? self.kdf
+        var rng = SystemRandomNumberGenerator()
+        let salt = salt ?? (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let key = try kdf.deriveKey(password: password, salt: salt)
+        return "scrypt$\(kdf.n)$\(kdf.r)$\(kdf.p)$\(Hex.encode(salt))$\(key.withUnsafeBytes { Hex.encode(Array($0)) })"
+    }
+
+    public func add(_ name: String, password: String) throws {
+        guard Self.isValidName(name) else { throw StoreError(.badRequest, "'\(name)' is not a valid user name (1-64 letters, digits, '-', '_', '.')") }
+        guard password.count >= 8 else { throw StoreError(.badRequest, "the password must have at least 8 characters") }
+        let encoded = try hash(password)
+        do {
+            try db.write { db in
+                try db.execute(sql: "INSERT INTO users (name, password, created) VALUES (?, ?, ?)", arguments: [name, encoded, ISO8601DateFormatter().string(from: Date())])
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw StoreError(.exists, "user \(name) exists already")
+        }
+    }
+
+    public func setPassword(_ name: String, password: String) throws {
+        guard password.count >= 8 else { throw StoreError(.badRequest, "the password must have at least 8 characters") }
+        let encoded = try hash(password)
+        let changed = try db.write { db -> Int in
+            try db.execute(sql: "UPDATE users SET password = ? WHERE name = ?", arguments: [encoded, name])
+            return db.changesCount
+        }
+        guard changed == 1 else { throw StoreError(.notFound, "no user \(name)") }
+        lock.withLock { verified = verified.filter { !$0.key.hasPrefix(name + "\0") } }
+    }
+
+    public func remove(_ name: String) throws {
+        let changed = try db.write { db -> Int in
+            try db.execute(sql: "DELETE FROM users WHERE name = ?", arguments: [name])
+            return db.changesCount
+        }
+        guard changed == 1 else { throw StoreError(.notFound, "no user \(name)") }
+        lock.withLock { verified = verified.filter { !$0.key.hasPrefix(name + "\0") } }
+    }
+
+    public struct User: Sendable, Codable {
+        public var name: String
+        public var created: String
+    }
+
+    public func list() throws -> [User] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, created FROM users ORDER BY name").map { User(name: $0["name"], created: $0["created"]) }
+        }
+    }
+
+    public enum Check: Sendable { case ok, wrong, lockedOut }
+
+    /// Checks a user's password (constant-time comparison of the scrypt output).
+    public func check(_ name: String, password: String) -> Check {
+        let cacheKey = name + "\0" + Hex.encode(Array(SHA256.hash(data: Array((name + "\0" + password).utf8))))
+        let now = Date()
+        let state: Check? = lock.withLock {
+            if let until = verified[cacheKey], until > now { return .ok }
+            let recent = (failures[name] ?? []).filter { now.timeIntervalSince($0) < Self.failureWindow }
+            failures[name] = recent
+            return recent.count >= Self.maxFailures ? .lockedOut : nil
+        }
+        if let state { return state }
+        let stored = try? db.read { db in try String.fetchOne(db, sql: "SELECT password FROM users WHERE name = ?", arguments: [name]) }
+        let ok = stored.flatMap { $0 }.map { verify(password, against: $0) } ?? false
+        lock.withLock {
+            if ok {
+                verified[cacheKey] = now.addingTimeInterval(300)
+                failures[name] = nil
+            } else {
+                failures[name, default: []].append(now)
+            }
+        }
+        return ok ? .ok : .wrong
+    }
+
+    func verify(_ password: String, against encoded: String) -> Bool {
+        let parts = encoded.split(separator: "$").map(String.init)
+        guard parts.count == 6, parts[0] == "scrypt", let n = Int(parts[1]), let r = Int(parts[2]), let p = Int(parts[3]),
+              let salt = Hex.decode(parts[4]), let expected = Hex.decode(parts[5]),
+              let computed = try? hash(password, salt: salt, kdf: KDFParameters(n: n, r: r, p: p)),
+              let got = Hex.decode(String(computed.split(separator: "$")[5]))
+        else { return false }
+        guard got.count == expected.count else { return false }
+        var diff: UInt8 = 0
+        for (a, b) in zip(got, expected) { diff |= a ^ b }
+        return diff == 0
+    }
+}
+
+/// Password-hash parameters for accounts.
+public enum KDFDefaults {
+    /// scrypt N = 2^15, r = 8, p = 1, as for repository keys.
+    public static let server = KDFParameters.default
+}

@@ -1,0 +1,141 @@
+import ArgumentParser
+import ConvoSyncFormat
+import ConvoSyncServer
+import Foundation
+import Hummingbird
+
+@main
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convosync-server",
+        abstract: "Serve ConvoSync (and restic) repositories over HTTP; holds only ciphertext.",
+        discussion: """
+            Zero configuration: `convosync-server serve --data-dir DIR` keeps packs on its disk and
+            accounts in SQLite in DIR. Repositories live at /USER/REPO/ and speak restic's REST
+            protocol (v1 and v2), so `restic -r rest:http://USER:PASSWORD@HOST:PORT/USER/REPO/` works,
+            as does `convosync -r rest:http://USER:PASSWORD@HOST:PORT/USER/REPO/`.
+
+            EXAMPLES:
+              CONVOSYNC_SERVER_PASSWORD=... convosync-server user add alice --data-dir /srv/convosync
+              convosync-server serve --data-dir /srv/convosync --listen 127.0.0.1:8000
+
+            ENVIRONMENT:
+              CONVOSYNC_SERVER_PASSWORD  password for `user add` / `user passwd` (else a prompt)
+              DATABASE_URL               sqlite:PATH for the account database (default DIR/convosync.sqlite)
+              CONVOSYNC_DATA_DIR         default for --data-dir
+            """,
+        subcommands: [Serve.self, UserCommand.self])
+}
+
+struct DataOptions: ParsableArguments {
+    @Option(help: "Where packs and the account database live (env: CONVOSYNC_DATA_DIR; default ./convosync-data).")
+    var dataDir: String?
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    var configuration: ServerConfiguration {
+        let dir = dataDir ?? environment["CONVOSYNC_DATA_DIR"] ?? "convosync-data"
+        return ServerConfiguration(dataDirectory: URL(fileURLWithPath: (dir as NSString).expandingTildeInPath).standardizedFileURL)
+    }
+
+    func users() throws -> UserStore {
+        let config = configuration
+        try ConvoSyncServer.prepare(config)
+        var path = config.databasePath
+        if let url = environment["DATABASE_URL"], !url.isEmpty {
+            if url.hasPrefix("sqlite://") { path = String(url.dropFirst(9)) } else if url.hasPrefix("sqlite:") { path = String(url.dropFirst(7)) } else {
+                throw ValidationError("DATABASE_URL '\(url.prefix(12))…' is not supported by this build; use sqlite:PATH (PostgreSQL support is not built yet)")
+            }
+        }
+        var kdf = KDFDefaults.server
+        if let n = environment["CONVOSYNC_SCRYPT_N"].flatMap(Int.init) { kdf.n = n }
+        return try UserStore(path: path, kdf: kdf)
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the server (stops gracefully on SIGINT/SIGTERM).",
+        discussion: "EXAMPLE:\n  convosync-server serve --data-dir /srv/convosync --listen 0.0.0.0:8000 --append-only")
+    @OptionGroup var data: DataOptions
+    @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:8000; port 0 picks a free one).") var listen = "127.0.0.1:8000"
+    @Flag(help: "Refuse deletes (except of locks): clients can add but never remove data.") var appendOnly = false
+    @Option(help: "Largest request body in bytes (default 268435456).") var maxBodySize: Int?
+
+    func run() async throws {
+        var config = data.configuration
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8000")
+        }
+        config.host = String(listen[..<colon])
+        config.port = port
+        config.appendOnly = appendOnly
+        if let maxBodySize { config.maxBodySize = maxBodySize }
+        let users = try data.users()
+        let (host, dir) = (config.host, config.dataDirectory.path)
+        let app = try ConvoSyncServer.application(config, users: users) { port in
+            FileHandle.standardOutput.write(Data("convosync-server listening on http://\(host):\(port) (data: \(dir))\n".utf8))
+        }
+        try await app.runService()
+    }
+}
+
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user", abstract: "Manage accounts.",
+        subcommands: [Add.self, List.self, Remove.self, Passwd.self])
+
+    static func password() throws -> String {
+        if let p = ProcessInfo.processInfo.environment["CONVOSYNC_SERVER_PASSWORD"], !p.isEmpty { return p }
+        guard isatty(0) == 1, let p = getpass("password for the new account: ") else {
+            throw ValidationError("set CONVOSYNC_SERVER_PASSWORD or run on a terminal")
+        }
+        return String(cString: p)
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user (password from CONVOSYNC_SERVER_PASSWORD or a prompt).")
+        @OptionGroup var data: DataOptions
+        @Argument var name: String
+        func run() async throws {
+            try data.users().add(name, password: try UserCommand.password())
+            print("added user \(name); their repositories live at /\(name)/REPO/")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users.")
+        @OptionGroup var data: DataOptions
+        @Flag var json = false
+        func run() async throws {
+            let users = try data.users().list()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(users), as: UTF8.self))
+            } else {
+                for u in users { print("\(u.name)  \(u.created)") }
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a user (their repositories stay on disk).")
+        @OptionGroup var data: DataOptions
+        @Argument var name: String
+        func run() async throws {
+            try data.users().remove(name)
+            print("removed user \(name)")
+        }
+    }
+
+    struct Passwd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a user's password.")
+        @OptionGroup var data: DataOptions
+        @Argument var name: String
+        func run() async throws {
+            try data.users().setPassword(name, password: try UserCommand.password())
+            print("changed the password of \(name)")
+        }
+    }
+}
