@@ -31,7 +31,7 @@ public final class TwoDevices: @unchecked Sendable {
         "agent-acompact-e1f845.jsonl": "marot__spotter__test__fixtures__transcripts__4d5611e5-241a-462a-8d15-5122611a9569__subagents__agent-acompact-e1f845.jsonl",
     ]
 
-    public init(checkoutB: String = "work/b-checkout") async throws {
+    public init(checkoutB: String = "work/b-checkout", backend: (any Backend)? = nil) async throws {
         temp = try TemporaryDirectory()
         let root = temp.path
         remote = root + "/remote.git"
@@ -51,7 +51,7 @@ public final class TwoDevices: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: (b.checkout as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try Self.sh(["git", "clone", "--quiet", remote, b.checkout], in: root)
         try Self.configure(b.checkout, name: "B")
-        repository = try await Repository.initialize(backend: LocalBackend(path: root + "/repo"), password: "pw", kdf: .insecureTesting)
+        repository = try await Repository.initialize(backend: backend ?? LocalBackend(path: root + "/repo"), password: "pw", kdf: .insecureTesting)
     }
 
     deinit { temp.cleanup() }

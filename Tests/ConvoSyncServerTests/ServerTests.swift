@@ -1,3 +1,225 @@
+import AsyncHTTPClient
+import ConvoSync
+import ConvoSyncFormat
+import ConvoSyncREST
+import ConvoSyncServer
+import ConvoSyncSessions
+import ConvoSyncStorage
+import ConvoSyncTestSupport
+import Foundation
+import Hummingbird
+import NIOCore
+import NIOHTTP1
 import Testing
 
-@Suite struct Placeholder { @Test func builds() {} }
+/// A real convosync-server on a free loopback port, with users alice and bob.
+final class TestServer: @unchecked Sendable {
+    let dir: TemporaryDirectory
+    let users: UserStore
+    let port: Int
+    let task: Task<Void, any Error>
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    init(appendOnly: Bool = false, maxBodySize: Int = 64 << 20) async throws {
+        dir = try TemporaryDirectory()
+        var config = ServerConfiguration(dataDirectory: dir.url.appendingPathComponent("data"))
+        config.port = 0
+        config.appendOnly = appendOnly
+        config.maxBodySize = maxBodySize
+        try ConvoSyncServer.prepare(config)
+        users = try UserStore(path: config.databasePath, kdf: .insecureTesting)
+        try users.add("alice", password: "alice-password")
+        try users.add("bob", password: "bob-password")
+        try users.add("carol", password: "carol-password")
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let app = try ConvoSyncServer.application(config, users: users) { port in continuation.yield(port) }
+        task = Task { try await app.run() }
+        var iterator = stream.makeAsyncIterator()
+        guard let bound = await iterator.next() else { throw TestFailure("the server did not start") }
+        port = bound
+    }
+
+    func url(_ user: String, _ password: String, repo: String) -> String {
+        "rest:http://\(user):\(password)@127.0.0.1:\(port)/\(user == "alice" || user == "bob" ? user : user)/\(repo)/"
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+        dir.cleanup()
+    }
+
+    /// Sends raw bytes over a socket (for requests an HTTP client will not send) and returns
+    /// the status code of the answer.
+    func rawStatus(_ text: String) throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket failed") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard ok == 0 else { throw TestFailure("connect failed") }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 12 else { throw TestFailure("no answer") }
+        let line = String(decoding: buffer[0..<n], as: UTF8.self)
+        return Int(line.split(separator: " ")[1]) ?? 0
+    }
+
+    /// One raw HTTP request.
+    func request(_ method: HTTPMethod, _ path: String, auth: (String, String)? = ("alice", "alice-password"), body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> (Int, [UInt8], HTTPHeaders) {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let auth { request.headers.add(name: "Authorization", value: "Basic " + Data("\(auth.0):\(auth.1)".utf8).base64EncodedString()) }
+        for (k, v) in headers { request.headers.add(name: k, value: v) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 1 << 28)
+        return (Int(response.status.code), Array(buffer: bytes), response.headers)
+    }
+}
+
+func sha256Hex(_ bytes: [UInt8]) -> String { ObjectID.hash(bytes).hex }
+
+@Suite("convosync-server", .serialized)
+struct ServerTests {
+    @Test("the HTTP backend passes the backend conformance suite against the server")
+    func conformance() async throws {
+        let server = try await TestServer()
+        try await BackendConformance.run(try RESTBackend(url: server.url("alice", "alice-password", repo: "conformance")))
+        await server.stop()
+    }
+
+    @Test("restic's own client: init, backup, check --read-data, forget --prune, restore")
+    func resticClient() async throws {
+        let server = try await TestServer()
+        defer { Task { await server.stop() } }
+        let restic = try #require(["/usr/bin/restic", "/usr/local/bin/restic"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                  "restic is installed by .ci/setup")
+        let repo = server.url("alice", "alice-password", repo: "restic")
+        let target = server.dir.path + "/restored"
+        func run(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: restic)
+            p.arguments = ["-r", repo, "--no-cache"] + args
+            p.environment = ["RESTIC_PASSWORD": "restic-pw", "HOME": server.dir.path, "PATH": "/usr/bin:/bin"]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        for args in [["init"], ["backup", Paths.realCorpus.path], ["backup", Paths.realCorpus.path], ["check", "--read-data"],
+                     ["forget", "--keep-last", "1", "--prune"], ["restore", "latest", "--target", target]] {
+            let (status, output) = try run(args)
+            #expect(status == 0, "restic \(args.joined(separator: " ")): \(output.suffix(600))")
+        }
+        for url in Paths.realSessions() {
+            #expect(FileManager.default.contentsEqual(atPath: url.path, andPath: target + url.path), "\(url.lastPathComponent)")
+        }
+    }
+
+    @Test("convosync over HTTP: init, backup, incremental backup, restore; a wrong password and another user's repository fail")
+    func convosyncClient() async throws {
+        let server = try await TestServer()
+        let backend = try RESTBackend(url: server.url("alice", "alice-password", repo: "cs"))
+        let repo = try await Repository.initialize(backend: backend, password: "pw", kdf: .insecureTesting)
+        let src = try TemporaryDirectory(), dst = try TemporaryDirectory()
+        defer { src.cleanup(); dst.cleanup() }
+        try Data(try generateSession(messages: 300)).write(to: src.url.appendingPathComponent("s.jsonl"))
+        _ = try await Backup(repository: repo, options: BackupOptions(paths: [src.path])).run()
+        try Data(try generateSession(messages: 350)).write(to: src.url.appendingPathComponent("s.jsonl"))
+        let second = try await Backup(repository: repo, options: BackupOptions(paths: [src.path])).run()
+        #expect(second.snapshot.summary.messages == 350)
+        let reopened = try await Repository.open(backend: backend, password: "pw")
+        _ = try await Restore(repository: reopened, options: RestoreOptions(target: dst.path)).run(second.snapshot)
+        #expect(FileManager.default.contentsEqual(atPath: src.path + "/s.jsonl", andPath: dst.path + "/" + src.url.lastPathComponent + "/s.jsonl"))
+
+        await #expect(throws: StorageError.self) { _ = try await RESTBackend(url: server.url("alice", "wrong", repo: "cs")).load(.config) }
+        let asBob = try RESTBackend(url: "rest:http://bob:bob-password@127.0.0.1:\(server.port)/alice/cs/")
+        do {
+            _ = try await asBob.load(.config)
+            Issue.record("bob read alice's config")
+        } catch let e as StorageError {
+            #expect(e.code == .permissionDenied)
+        }
+        await server.stop()
+    }
+
+    @Test("save on one device and resume on another through the server")
+    func sessionsOverHTTP() async throws {
+        let server = try await TestServer()
+        let d = try await TwoDevices(backend: try RESTBackend(url: server.url("alice", "alice-password", repo: "sessions")))
+        let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<200, subagents: false)
+        let first = try await d.save(d.a, "over http")
+        let resumed = try await d.resume(d.b)
+        #expect(resumed.session == first.session && resumed.messages == 200)
+        try d.append(lines: 200..<250, to: transcript, on: d.a)
+        try d.append(lines: 300..<310, to: resumed.transcript, on: d.b)
+        #expect(try await d.save(d.a, "a").fork == nil)
+        #expect(try await d.save(d.b, "b").fork != nil, "compare-and-swap works over HTTP")
+        await server.stop()
+    }
+
+    @Test("bad requests get clear statuses and leave nothing behind")
+    func badRequests() async throws {
+        let server = try await TestServer(appendOnly: true, maxBodySize: 1 << 20)
+        #expect(try await server.request(.GET, "/healthz", auth: nil).0 == 200)
+        #expect(try await server.request(.POST, "/alice/r/?create=true").0 == 200)
+        let blob: [UInt8] = Array("hello".utf8)
+        let name = sha256Hex(blob)
+        // Authentication and privacy.
+        #expect(try await server.request(.GET, "/alice/r/config", auth: nil).0 == 401)
+        #expect(try await server.request(.GET, "/alice/r/config", auth: ("alice", "nope")).0 == 401)
+        #expect(try await server.request(.GET, "/alice/r/keys/", auth: ("bob", "bob-password")).0 == 403)
+        #expect(try await server.request(.POST, "/alice/r/keys/\(name)", auth: ("bob", "bob-password"), body: blob).0 == 403)
+        // Paths that try to leave the repository.
+        for path in ["/alice/../etc/passwd", "/alice/r/../../etc/passwd", "/alice/r/data/..%2f..%2fconfig", "/alice/r/keys/../config",
+                     "/alice/r/data/\(name)/x", "//alice/r/config", "/alice/r/etc/passwd"] {
+            let status = try await server.request(.GET, path).0
+            #expect([400, 403, 404].contains(status), "\(path) answered \(status)")
+        }
+        // Write-once, hash-checked uploads.
+        #expect(try await server.request(.POST, "/alice/r/keys/\(name)", body: blob).0 == 200)
+        #expect(try await server.request(.POST, "/alice/r/keys/\(name)", body: blob).0 == 403)
+        #expect(try await server.request(.POST, "/alice/r/keys/\(String(repeating: "0", count: 64))", body: blob).0 == 400)
+        #expect(try await server.request(.POST, "/alice/r/keys/not-hex", body: blob).0 == 400)
+        // Too large: refused by Content-Length before reading, and while streaming without one.
+        let big = [UInt8](repeating: 7, count: (1 << 20) + 1)
+        #expect(try await server.request(.POST, "/alice/r/data/\(sha256Hex(big))", body: big).0 == 413)
+        #expect(try server.rawStatus("POST /alice/r/data/\(String(repeating: "a", count: 64)) HTTP/1.1\r\nHost: x\r\nAuthorization: Basic \(Data("alice:alice-password".utf8).base64EncodedString())\r\nContent-Length: 10737418240\r\n\r\nabc") == 413)
+        // Byte ranges.
+        let (partial, bytes, headers) = try await server.request(.GET, "/alice/r/keys/\(name)", headers: [("Range", "bytes=1-3")])
+        #expect(partial == 206 && bytes == Array("ell".utf8) && headers.first(name: "Content-Range") == "bytes 1-3/5")
+        #expect(try await server.request(.GET, "/alice/r/keys/\(name)", headers: [("Range", "bytes=9-")]).0 == 416)
+        let (head, _, headHeaders) = try await server.request(.HEAD, "/alice/r/keys/\(name)")
+        #expect(head == 200 && headHeaders.first(name: "Content-Length") == "5")
+        // Append-only: no deletes except locks.
+        #expect(try await server.request(.DELETE, "/alice/r/keys/\(name)").0 == 403)
+        #expect(try await server.request(.POST, "/alice/r/locks/\(name)", body: blob).0 == 200)
+        #expect(try await server.request(.DELETE, "/alice/r/locks/\(name)").0 == 200)
+        // Listings: v1 names, v2 names and sizes.
+        let (_, v1, _) = try await server.request(.GET, "/alice/r/keys/")
+        #expect(String(decoding: v1, as: UTF8.self) == "[\"\(name)\"]")
+        let (_, v2, v2Headers) = try await server.request(.GET, "/alice/r/keys/", headers: [("Accept", "application/vnd.x.restic.rest.v2")])
+        #expect(String(decoding: v2, as: UTF8.self).contains("\"size\":5"))
+        #expect(v2Headers.first(name: "Content-Type") == "application/vnd.x.restic.rest.v2")
+        // Nothing partial left behind by the refused uploads.
+        let files = FileManager.default.enumerator(atPath: server.dir.path + "/data/repos/alice/r")?.allObjects as? [String] ?? []
+        #expect(!files.contains { ($0 as NSString).lastPathComponent.hasPrefix(".tmp-") })
+        #expect(!files.contains { $0.hasSuffix(String(repeating: "a", count: 64)) || $0.hasSuffix(String(repeating: "0", count: 64)) })
+        // Failed logins lock the account out for a while (a client already logged in keeps working).
+        for _ in 0..<UserStore.maxFailures { _ = try await server.request(.GET, "/carol/r/config", auth: ("carol", "guess")) }
+        #expect(try await server.request(.GET, "/carol/r/config", auth: ("carol", "carol-password")).0 == 429)
+        #expect(try await server.request(.GET, "/bob/r/config", auth: ("bob", "bob-password")).0 == 404)
+        await server.stop()
+    }
+}
