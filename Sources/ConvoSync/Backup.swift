@@ -10,6 +10,8 @@ public struct BackupOptions: Sendable {
     public var compression: Compression = .default
     /// The snapshot to compare with; by default the latest one with the same host and paths.
     public var parent: SnapshotID?
+    /// What the snapshot records as its paths (default: `paths`), e.g. names without a temporary folder.
+    public var recordedPaths: [String]?
     /// Frames sealed at once (defaults to the number of cores).
     public var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
     /// Called on the backup's task, at most every few megabytes.
@@ -101,7 +103,7 @@ public final class Backup {
         // The snapshot cannot record its own size; the result adds it.
         summary.bytesAdded = packer.bytesWritten + indexBytes
         let snapshot = SnapshotFile(
-            time: Date(), host: options.host, username: Identity.username, paths: paths, tags: options.tags,
+            time: Date(), host: options.host, username: Identity.username, paths: options.recordedPaths ?? paths, tags: options.tags,
             tree: root, parent: parent?.0, summary: summary)
         let (id, stored) = try await repository.store(snapshot, compression: options.compression)
         report(force: true)

@@ -111,7 +111,7 @@ public actor Repository {
     }
 
     /// Seals and stores a repository file, returning its ID and the bytes as stored.
-    nonisolated func store<F: RepoFile>(_ file: F, compression: Compression) async throws -> (id: F.FileID, bytes: [UInt8]) where F.FileID: IDProtocol {
+    public nonisolated func store<F: RepoFile>(_ file: F, compression: Compression) async throws -> (id: F.FileID, bytes: [UInt8]) where F.FileID: IDProtocol {
         let bytes = try file.sealed(using: key.encryption, compression: compression)
         let id = F.FileID(ObjectID.hash(bytes))
         do {

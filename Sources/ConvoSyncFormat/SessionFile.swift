@@ -27,8 +27,8 @@ public struct SessionFile: RepoFile, Hashable {
         public var commit: String
         /// Whether the working tree had uncommitted changes when the session was saved.
         public var dirty: Bool
-        /// The snapshot's path of the uncommitted changes (`git diff --binary` against `commit`
-        /// plus untracked files) when saved with `--wip`.
+        /// Whether the snapshot carries the uncommitted changes (`wip/changes.patch`, a
+        /// `git diff --binary` against `commit`, and `wip/untracked/`), i.e. saved with `--wip`.
         public var wip: Bool
 
         public init(remote: String?, repository: String?, branch: String?, commit: String, dirty: Bool, wip: Bool) {

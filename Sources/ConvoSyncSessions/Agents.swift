@@ -151,9 +151,15 @@ public enum AgentLayout {
     static func peek(_ path: String) -> Peek? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
-        let head = (try? handle.read(upToCount: 4 << 20)) ?? Data()
+        // Read only as far as the first 64 lines reach (at most 4 MiB), not the whole file.
+        var head = Data()
+        var newlines = 0
+        while newlines < 64, head.count < 4 << 20, let chunk = try? handle.read(upToCount: 64 << 10), !chunk.isEmpty {
+            newlines += chunk.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+            head.append(chunk)
+        }
         var lines = 0
-        for line in head.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+        for line in head.split(separator: UInt8(ascii: "\n"), maxSplits: 64, omittingEmptySubsequences: true) {
             lines += 1
             if lines > 64 { break }
             guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else { continue }

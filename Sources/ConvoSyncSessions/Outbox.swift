@@ -75,7 +75,8 @@ public enum Outbox {
         if (try? outbox.stat(keyHandle)) == nil, let bytes = fm.contents(atPath: (identity as NSString).appendingPathComponent("key-\(probed.keyID.hex)")) {
             try outbox.save(keyHandle, data: Array(bytes))
         }
-        return try await Repository.open(backend: outbox, password: password, cacheDirectory: cacheDirectory)
+        // No index cache: the outbox shares the repository's id, and its index must not prune the real one's cache.
+        return try await Repository.open(backend: outbox, password: password, cacheDirectory: nil)
     }
 
     public struct PushResult: Sendable, Codable {
@@ -125,9 +126,16 @@ public enum Outbox {
             var expected = (versions.map(\.0).min() ?? 1) - 1
             for (_, target) in versions.sorted(by: { $0.0 < $1.0 }) {
                 let sessionID = try SessionID(hex: target)
-                let current = try await remote.refHead(line)
-                if current?.target == target {  // this version landed in an earlier push
-                    expected = current?.version ?? expected
+                let session = try await repository.load(SessionFile.self, id: sessionID)
+                let fork = Refs.fork(of: session.ref, session: sessionID, key: repository.key)
+                // Landed in an earlier, interrupted push: on the line itself, or as its fork.
+                if let landed = try await version(of: target, in: line, after: expected, remote: remote) {
+                    expected = landed
+                    continue
+                }
+                if let landed = try await version(of: target, in: fork, after: 0, remote: remote) {
+                    (line, expected) = (fork, landed)
+                    state.lines[session.ref] = fork
                     continue
                 }
                 if let head = try await advance(line, from: expected, to: target, on: remote) {
@@ -135,9 +143,10 @@ public enum Outbox {
                     expected = head.version
                     result.sessions.append(target)
                 } else {
-                    let session = try await repository.load(SessionFile.self, id: sessionID)
-                    let fork = Refs.fork(of: session.ref, session: sessionID, key: repository.key)
-                    let head = try await remote.advanceRef(fork, from: 0, to: target)
+                    // Another device moved on: keep this save under its fork ref, overwrite nothing.
+                    guard let head = try await advance(fork, from: 0, to: target, on: remote) else {
+                        throw ConvoSyncError(.conflict, "fork ref \(fork.prefix(12)) of session \(sessionID.short) exists with other contents")
+                    }
                     state.refs[fork] = head
                     state.lines[session.ref] = fork
                     line = fork
@@ -151,6 +160,21 @@ public enum Outbox {
             throw ConvoSyncError(.backend, "pushed, but cannot empty the outbox \(path): \(error.localizedDescription); delete it by hand")
         }
         return result
+    }
+
+    /// The version of `ref` after `after` that points at `target`, if any.
+    private static func version(of target: String, in ref: String, after: Int, remote: any Backend) async throws -> Int? {
+        let handles: [Handle]
+        do { handles = try await remote.list(.ref).map(\.handle).filter { $0.name.hasPrefix(ref + "-") } } catch {
+            throw ConvoSyncError.wrap(error, file: "refs")
+        }
+        for handle in handles {
+            guard let v = Int(handle.name.suffix(10)), v > after else { continue }
+            let bytes: [UInt8]
+            do { bytes = try await remote.load(handle) } catch { throw ConvoSyncError.wrap(error, file: handle.relativePath) }
+            if String(decoding: bytes, as: UTF8.self) == target { return v }
+        }
+        return nil
     }
 
     /// Saves a file; one that exists already came from an earlier, interrupted push.

@@ -4,7 +4,8 @@ import Foundation
 ///
 /// A JSONL transcript names files by absolute path (`cwd`, tool inputs, tool results). Each
 /// occurrence of `from` that ends at a path boundary (the next byte is not a letter, digit,
-/// `.`, `_` or `-`) becomes `to`, so `/home/a/proj` maps and `/home/a/proj2` does not. The
+/// `.`, `_` or `-`) and does not continue a longer path (the byte before is none of those
+/// nor `/`) becomes `to`, so `/home/a/proj` maps and `/home/a/proj2` or `/x/home/a/proj` do not. The
 /// root is matched as it appears inside a JSON string (with `/` and `"` escaped as JSON
 /// writers may escape them), and everything else is left byte for byte.
 public struct PathRemap: Sendable {
@@ -15,10 +16,12 @@ public struct PathRemap: Sendable {
     public init(from: String, to: String) {
         self.from = from
         self.to = to
-        var pairs = [(Array(from.utf8), Array(to.utf8))]
+        // Transcripts are JSON lines, so every occurrence lies inside a JSON string: the
+        // replacement is always written JSON-escaped.
         let escapedFrom = Self.jsonEscaped(from)
         let escapedTo = Self.jsonEscaped(to)
-        if escapedFrom != from || escapedTo != to { pairs.append((Array(escapedFrom.utf8), Array(escapedTo.utf8))) }
+        var pairs = [(Array(from.utf8), Array(escapedTo.utf8))]
+        if escapedFrom != from { pairs.append((Array(escapedFrom.utf8), Array(escapedTo.utf8))) }
         let slashedFrom = escapedFrom.replacingOccurrences(of: "/", with: "\\/")
         if slashedFrom != escapedFrom { pairs.append((Array(slashedFrom.utf8), Array(escapedTo.replacingOccurrences(of: "/", with: "\\/").utf8))) }
         patterns = pairs
@@ -48,7 +51,7 @@ public struct PathRemap: Sendable {
                 while i <= last {
                     guard let hit = memchr(b.baseAddress! + i, Int32(first), last - i + 1) else { break }  // invariant: i <= last < count
                     i = b.baseAddress!.distance(to: hit.assumingMemoryBound(to: UInt8.self))  // invariant: as above
-                    if memcmp(b.baseAddress! + i, p.baseAddress!, p.count) == 0, isBoundary(b, at: i + p.count) {  // invariant: pattern not empty
+                    if memcmp(b.baseAddress! + i, p.baseAddress!, p.count) == 0, isBoundary(b, at: i + p.count), isStart(b, at: i) {  // invariant: pattern not empty
                         if out.isEmpty { out.reserveCapacity(bytes.count + 64) }
                         out.append(contentsOf: b[copied..<i])
                         out.append(contentsOf: replacement)
@@ -63,6 +66,13 @@ public struct PathRemap: Sendable {
         if copied == 0 { return bytes }
         out.append(contentsOf: bytes[copied...])
         return out
+    }
+
+    /// A root starts a path: the byte before it is not part of a longer path (`/x/home/a`
+    /// does not contain the root `/home/a`).
+    static func isStart(_ b: UnsafeBufferPointer<UInt8>, at index: Int) -> Bool {
+        guard index > 0 else { return true }
+        return isBoundary(b, at: index - 1) && b[index - 1] != UInt8(ascii: "/")
     }
 
     static func isBoundary(_ b: UnsafeBufferPointer<UInt8>, at index: Int) -> Bool {

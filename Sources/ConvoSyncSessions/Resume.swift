@@ -79,8 +79,8 @@ public struct SessionResumer {
         // 1. Rebuild the conversation in a scratch directory and check it against the record.
         let scratch = try ScratchDirectory(prefix: "resume")
         let snapshot = try await repository.load(SnapshotFile.self, id: session.conversation.snapshot)
-        _ = try await Restore(repository: repository, options: RestoreOptions(target: scratch.root)).run(snapshot)
-        let stagedDir = scratch.path("session")
+        let stagedDir = scratch.path("files")
+        _ = try await Restore(repository: repository, options: RestoreOptions(target: stagedDir)).run(snapshot)
         let transcriptName = (session.conversation.transcript as NSString).lastPathComponent
         let stored = try SessionSaver.read((stagedDir as NSString).appendingPathComponent(transcriptName))
         guard stored.count == session.conversation.size, Hex.encode(Array(SHA256.hash(data: stored))) == session.conversation.sha256 else {
@@ -99,7 +99,7 @@ public struct SessionResumer {
             destinationDir = sub.isEmpty ? options.homes.codexSessions : (options.homes.codexSessions as NSString).appendingPathComponent(sub)
         }
         var writes: [(path: String, bytes: [UInt8], mtime: Date?)] = []
-        try collect(stagedDir, into: destinationDir, remap: remap, writes: &writes)
+        try collect(stagedDir, into: destinationDir, remap: remap, writes: &writes, skipping: ["wip"])
         let transcriptPath = (destinationDir as NSString).appendingPathComponent(transcriptName)
         let transcriptBytes = writes.first { $0.path == transcriptPath }?.bytes ?? []
         var transcriptAction = "written"
@@ -122,7 +122,7 @@ public struct SessionResumer {
         let codeAction = try bringCode(git: git, session: session, sessionID: sessionID, remoteName: remoteName)
         var wipApplied = false
         if session.code.wip {
-            try applyWIP(git: git, from: scratch.path("wip"))
+            try applyWIP(git: git, from: (stagedDir as NSString).appendingPathComponent("wip"))
             wipApplied = true
         }
 
@@ -160,8 +160,8 @@ public struct SessionResumer {
             transcriptAction: transcriptAction, workingDirectory: workingDirectory, next: next)
     }
 
-    private func collect(_ source: String, into target: String, remap: PathRemap, writes: inout [(path: String, bytes: [UInt8], mtime: Date?)]) throws {
-        for name in try FileManager.default.contentsOfDirectory(atPath: source).sorted() {
+    private func collect(_ source: String, into target: String, remap: PathRemap, writes: inout [(path: String, bytes: [UInt8], mtime: Date?)], skipping: Set<String> = []) throws {
+        for name in try FileManager.default.contentsOfDirectory(atPath: source).sorted() where !skipping.contains(name) {
             let from = (source as NSString).appendingPathComponent(name)
             let to = (target as NSString).appendingPathComponent(name)
             if AgentLayout.isDirectory(from) {

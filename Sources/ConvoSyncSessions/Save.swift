@@ -146,13 +146,18 @@ public struct SessionSaver {
         let remap = PathRemap(from: root, to: canonicalRoot)
 
         let stage = try ScratchDirectory(prefix: "save")
+        // The snapshot's top level: the transcript, Claude's `<id>/` folder if any, and `wip/`.
         let staged = try stageConversation(agentSession, remap: remap, into: stage.path("session"))
-        var paths = [stage.path("session")]
+        var names = [(agentSession.transcript as NSString).lastPathComponent]
+        if let companion = agentSession.companion { names.append((companion as NSString).lastPathComponent) }
+        var paths = names.map { (stage.path("session") as NSString).appendingPathComponent($0) }
         if options.wip {
             try stageWIP(git: git, into: stage.path("wip"))
             paths.append(stage.path("wip"))
+            names.append("wip")
         }
         var backupOptions = BackupOptions(paths: paths)
+        backupOptions.recordedPaths = names
         backupOptions.parent = basis?.conversation.snapshot
         backupOptions.host = options.host
         backupOptions.tags = ["session"]
@@ -171,7 +176,7 @@ public struct SessionSaver {
                 transcript: agentSession.relativePath, snapshot: backup.snapshotID, messageCount: staged.messages,
                 size: staged.bytes.count, sha256: staged.sha256, root: canonicalRoot, added: [min(start, staged.messages), staged.messages]),
             terminal: .init(cwd: launch, shell: options.environment["SHELL"], environment: Self.recordedEnvironment(options.environment)))
-        let sessionID = try await repository.save(record, compression: options.compression)
+        let (sessionID, sessionBytes) = try await repository.store(record, compression: options.compression)
 
         // The commit point: move the ref from the version this device knows.
         var expected = known?.version ?? 0
@@ -182,7 +187,7 @@ public struct SessionSaver {
             session: sessionID.hex, ref: line, version: expected + 1, commit: commit, branch: branch, committed: committed,
             pushed: pushed, wip: options.wip, agent: agentSession.agent, agentSession: agentSession.id,
             messages: staged.messages, added: record.conversation.added, transcriptBytes: staged.bytes.count,
-            bytesAdded: backup.bytesAdded, fork: nil)
+            bytesAdded: backup.bytesAdded + sessionBytes.count + sessionID.hex.utf8.count, fork: nil)
         do {
             let newHead = try await repository.backend.advanceRef(line, from: expected, to: sessionID.hex)
             state.refs[line] = newHead
@@ -196,6 +201,7 @@ public struct SessionSaver {
             state.lines[ref] = fork
             result.ref = fork
             result.version = forkHead.version
+            result.bytesAdded += sessionID.hex.utf8.count
             result.fork = SaveResult.Fork(
                 currentSession: current?.target ?? "", currentHost: currentSession?.host ?? "?",
                 currentTime: currentSession?.time ?? Date(), currentMessages: currentSession?.conversation.messageCount ?? 0, forkRef: fork)

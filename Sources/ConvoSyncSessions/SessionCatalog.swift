@@ -42,10 +42,13 @@ public enum SessionCatalog {
     /// The newest head whose code is in `repositoryKey` (a normalised remote URL).
     public static func latest(_ repository: Repository, repositoryKey: String?) async throws -> SessionHead {
         let all = try await heads(repository)
-        let matching = all.filter { repositoryKey == nil || $0.session.code.repository == repositoryKey }
+        guard let repositoryKey else {
+            throw ConvoSyncError(.invalidArgument, "this checkout has no git remote, so its sessions cannot be told apart from other projects'; name one: convosync resume ID (see convosync sessions --all)")
+        }
+        let matching = all.filter { $0.session.code.repository == repositoryKey }
         guard let first = matching.first else {
             if all.isEmpty { throw ConvoSyncError(.notFound, "the repository has no saved sessions yet; run convosync save on the device you worked on") }
-            throw ConvoSyncError(.notFound, "no saved session belongs to this project (\(repositoryKey ?? "no remote")); \(all.count) session(s) belong to other projects: see convosync sessions --all")
+            throw ConvoSyncError(.notFound, "no saved session belongs to this project (\(repositoryKey)); \(all.count) session(s) belong to other projects: see convosync sessions --all")
         }
         return first
     }

@@ -1,4 +1,5 @@
 import ConvoSyncSessions
+import ConvoSyncTestSupport
 import Testing
 
 @Suite("Agent layout, path remapping, remote URLs")
@@ -24,6 +25,28 @@ struct LayoutTests {
         let out = String(decoding: remap.apply(Array(line.utf8)), as: UTF8.self)
         #expect(out == #"{"cwd":"/Users/b/p","file":"/Users/b/p/src/x.swift","other":"/home/a/proj2","txt":"cd /Users/b/p\nls","esc":"\/Users\/b\/p\/y","dot":"/home/a/proj.old"}"#)
         #expect(PathRemap(from: "/x", to: "/x").apply(Array("/x/y".utf8)) == Array("/x/y".utf8))
+        // A root inside a longer path is not that root.
+        let nested = #"{"a":"/backup/home/a/proj/x","b":"/home/a/proj/x"}"#
+        #expect(String(decoding: remap.apply(Array(nested.utf8)), as: UTF8.self) == #"{"a":"/backup/home/a/proj/x","b":"/Users/b/p/x"}"#)
+        // A target with a quote is written JSON-escaped.
+        let quoted = PathRemap(from: "/home/a/proj", to: #"/Users/b/"q""#)
+        #expect(String(decoding: quoted.apply(Array(#"{"cwd":"/home/a/proj"}"#.utf8)), as: UTF8.self) == #"{"cwd":"/Users/b/\"q\""}"#)
+    }
+
+    struct PathCase: Decodable, Sendable {
+        var tcId: Int
+        var comment: String
+        var path: String
+        var folder: String
+    }
+
+    @Test("Format/vectors/claude-paths.json: Claude Code's folder for each path")
+    func claudePathVectors() throws {
+        let file = try VectorFile<PathCase>.load("claude-paths.json")
+        #expect(file.tests.count == file.numberOfTests && file.tests.count >= 10)
+        for t in file.tests {
+            #expect(AgentLayout.claudeProjectFolder(for: t.path) == t.folder, "tcId \(t.tcId): \(t.comment)")
+        }
     }
 
     @Test func remoteURLsNormaliseAcrossProtocolsAndLoseCredentials() {
