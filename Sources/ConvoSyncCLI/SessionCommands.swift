@@ -1,6 +1,7 @@
 public import ArgumentParser
 import ConvoSync
 import ConvoSyncFormat
+import ConvoSyncREST
 import ConvoSyncSessions
 import ConvoSyncStorage
 import Foundation
@@ -256,7 +257,11 @@ extension GlobalOptions {
     /// repository cannot be reached but this device has opened it before.
     func openForSessions(offlineSave: Bool, json: Bool) async throws -> (Repository, Bool) {
         let stateDirectory = DeviceState.directory(environment: environment)
-        let backend = try backend()
+        var backend = try backend()
+        if offlineSave, let rest = backend as? RESTBackend {
+            // A save over HTTP is one request: its files travel with the ref in one bundle.
+            backend = BundlingBackend(base: rest)
+        }
         let repo: Repository
         do {
             repo = try await Repository.open(backend: backend, password: password(), cacheDirectory: cacheDirectory)

@@ -66,7 +66,9 @@ public struct RESTBackend: Backend {
             for (k, v) in extra { request.headers.add(name: k, value: v) }
             if let body {
                 request.body = .bytes(ByteBuffer(bytes: body))
-                request.headers.add(name: "Content-Type", value: "application/octet-stream")
+                if !extra.contains(where: { $0.0.lowercased() == "content-type" }) {
+                    request.headers.add(name: "Content-Type", value: "application/octet-stream")
+                }
             }
             let result: Result<Reply, any Error>
             do {

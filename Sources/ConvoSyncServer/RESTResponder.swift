@@ -4,6 +4,7 @@ public import Foundation
 public import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 
 /// restic's REST backend protocol (v1 and v2), with private repositories per user:
 /// `/<user>/<repo>/…`, HTTP basic authentication, and only the user's own paths.
@@ -22,14 +23,23 @@ public struct RESTResponder: HTTPResponder {
     public typealias Context = BasicRequestContext
     let configuration: ServerConfiguration
     let users: UserStore
+    let metrics: ServerMetrics
     static let v2 = "application/vnd.x.restic.rest.v2"
 
-    public init(configuration: ServerConfiguration, users: UserStore) {
+    public init(configuration: ServerConfiguration, users: UserStore, metrics: ServerMetrics = ServerMetrics()) {
         self.configuration = configuration
         self.users = users
+        self.metrics = metrics
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await answer(request, context: context)
+        metrics.request(method: request.method.rawValue, status: response.status.code, duration: ContinuousClock.now - start)
+        return response
+    }
+
+    func answer(_ request: Request, context: Context) async throws -> Response {
         do {
             return try await handle(request, context: context)
         } catch let error as StoreError {
@@ -55,8 +65,16 @@ public struct RESTResponder: HTTPResponder {
     func handle(_ request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
         if path == "/healthz" { return Self.text(.ok, "ok") }
+        if path == "/metrics" {
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.text())))
+        }
         guard path.hasPrefix("/"), !path.contains("%"), !path.contains("//") else { throw StoreError(.badRequest, "malformed path") }
-        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        var parts: [String] = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        var api = false
+        if parts.count >= 2 && parts[0] == "api" && parts[1] == "v1" {
+            api = true
+            parts.removeFirst(2)
+        }
         guard parts.count >= 2, UserStore.isValidName(parts[0]), UserStore.isValidName(parts[1]) else {
             throw StoreError(.notFound, "no such path; repositories live at /USER/REPO/")
         }
@@ -66,7 +84,9 @@ public struct RESTResponder: HTTPResponder {
         }
         switch users.check(user, password: password) {
         case .ok: break
-        case .wrong: return Self.text(.unauthorized, "wrong user name or password", headers: [.wwwAuthenticate: "Basic realm=\"convosync\""])
+        case .wrong:
+            metrics.failedLogins.increment()
+            return Self.text(.unauthorized, "wrong user name or password", headers: [.wwwAuthenticate: "Basic realm=\"convosync\""])
         case .lockedOut: return Self.text(.tooManyRequests, "too many failed logins for \(user); wait a minute")
         }
         guard user == parts[0] else { throw StoreError(.forbidden, "\(user) may not access /\(parts[0])/") }
@@ -74,6 +94,13 @@ public struct RESTResponder: HTTPResponder {
         let store = RepositoryStore(root: configuration.dataDirectory.appendingPathComponent("repos/\(parts[0])/\(parts[1])"))
         let rest = Array(parts.dropFirst(2))
         let method = request.method
+        if api {
+            guard store.exists else { throw StoreError(.notFound, "no repository /\(parts[0])/\(parts[1])/") }
+            switch (method, rest) {
+            case (.post, ["sessions", "save"]): return try await saveBundle(request, store: store)
+            default: throw StoreError(.notFound, "no such API endpoint")
+            }
+        }
 
         // The repository itself.
         if rest.isEmpty || rest == [""] {
@@ -127,6 +154,7 @@ public struct RESTResponder: HTTPResponder {
             }
             headers[.contentLength] = String(range.count)
             let wanted = range
+            metrics.bytesOut.increment(by: Int64(wanted.count))
             let body = ResponseBody(contentLength: wanted.count) { writer in
                 try await store.read(handle, range: wanted) { chunk in try await writer.write(ByteBuffer(bytes: chunk)) }
                 try await writer.finish(nil)
@@ -142,6 +170,7 @@ public struct RESTResponder: HTTPResponder {
             }
             // The config is named "config" and refs by version; every other name is the SHA-256 of the body.
             try upload.commit(verifyHash: handle.type != .config && handle.type != .ref)
+            metrics.stored(bytes: upload.size)
             return Self.text(.ok, "saved")
         case .delete:
             if configuration.appendOnly && handle.type != .lock {
@@ -152,6 +181,76 @@ public struct RESTResponder: HTTPResponder {
         default:
             throw StoreError(.forbidden, "\(request.method) is not allowed here")
         }
+    }
+
+    /// `POST /api/v1/<user>/<repo>/sessions/save`: a bundle of files (Format/API.md §Save),
+    /// stored write-once and hash-checked like single uploads; a final `refs` entry is applied
+    /// last as a compare-and-swap. 200 when everything is stored and the ref moved; 409 with
+    /// the current head (JSON) when the ref had moved on, the files staying stored.
+    func saveBundle(_ request: Request, store: RepositoryStore) async throws -> Response {
+        var reader = BundleReader(body: request.body.makeAsyncIterator())
+        guard try await reader.bytes(5) == BundleFormat.header() else { throw StoreError(.badRequest, "not a bundle (magic CSBN, version 1)") }
+        var stored = 0
+        var total = 0
+        while true {
+            let typeLength = Int(try await reader.bytes(1)[0])
+            if typeLength == 0 { break }
+            let typeName = String(decoding: try await reader.bytes(typeLength), as: UTF8.self)
+            let name = String(decoding: try await reader.bytes(Int(try await reader.bytes(1)[0])), as: UTF8.self)
+            let size = try await reader.bytes(8).reduce(0) { $0 << 8 | Int($1) }
+            guard let type = FileType(rawValue: typeName), type != .config, type != .key, type != .lock else {
+                throw StoreError(.badRequest, "a bundle may not carry '\(typeName.prefix(20))' files")
+            }
+            let handle: Handle
+            do { handle = try Handle(type, name: name) } catch { throw StoreError(.badRequest, "\(error)") }
+            total += size
+            guard size <= configuration.maxBodySize, total <= configuration.maxBodySize else {
+                throw StoreError(.tooLarge, "the bundle is larger than the \(configuration.maxBodySize)-byte limit")
+            }
+            if type == .ref {
+                let target = try await reader.bytes(size)
+                guard try await reader.bytes(1) == [0] else { throw StoreError(.badRequest, "the ref must be the bundle's last entry") }
+                let upload = try? store.upload(handle, limit: 64)
+                guard let upload else {
+                    metrics.conflicts.increment()
+                    return try conflict(handle, store: store)
+                }
+                try target.withUnsafeBytes { try upload.write($0) }
+                do { try upload.commit(verifyHash: false) } catch let e as StoreError where e.kind == .exists {
+                    metrics.conflicts.increment()
+                    return try conflict(handle, store: store)
+                }
+                metrics.sessionSaves.increment()
+                return Self.json(.ok, ["stored": stored, "ref": handle.name])
+            }
+            if store.size(handle) != nil {
+                try await reader.skip(size)  // content-addressed: the same name holds the same bytes
+                continue
+            }
+            let upload = try store.upload(handle, limit: configuration.maxBodySize)
+            try await reader.stream(size) { try upload.write($0) }
+            try upload.commit(verifyHash: true)
+            metrics.stored(bytes: size)
+            stored += 1
+        }
+        return Self.json(.ok, ["stored": stored])
+    }
+
+    /// 409 with the ref's current head.
+    func conflict(_ handle: Handle, store: RepositoryStore) throws -> Response {
+        let ref = String(handle.name.prefix(64))
+        let versions = try store.list(.ref).map(\.handle).filter { $0.name.hasPrefix(ref + "-") }.sorted { $0.name < $1.name }
+        var head: [String: Any] = ["ref": ref]
+        if let last = versions.last {
+            head["version"] = Int(last.name.suffix(10)) ?? 0
+            head["target"] = (try? String(contentsOfFile: store.path(last), encoding: .utf8)) ?? ""
+        }
+        return Self.json(.conflict, head)
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// `bytes=a-b`, `bytes=a-` or `bytes=-n`, as a range within `size`; nil if unsatisfiable.
@@ -175,5 +274,45 @@ public struct RESTResponder: HTTPResponder {
               let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
         else { return nil }
         return (String(text[..<colon]), String(text[text.index(after: colon)...]))
+    }
+}
+
+/// Reads a request body in exact-size pieces.
+struct BundleReader {
+    var body: RequestBody.AsyncIterator
+    var buffer = ByteBuffer()
+
+    mutating func fill(_ n: Int) async throws {
+        while buffer.readableBytes < n {
+            guard var next = try await body.next() else { throw StoreError(.badRequest, "the bundle ends early") }
+            buffer.writeBuffer(&next)
+        }
+    }
+
+    mutating func bytes(_ n: Int) async throws -> [UInt8] {
+        try await fill(n)
+        return buffer.readBytes(length: n) ?? []
+    }
+
+    mutating func skip(_ n: Int) async throws {
+        try await stream(n) { _ in }
+    }
+
+    /// Passes `n` bytes to `body` as they arrive, without holding them all.
+    mutating func stream(_ n: Int, _ sink: (UnsafeRawBufferPointer) throws -> Void) async throws {
+        var left = n
+        while left > 0 {
+            if buffer.readableBytes == 0 {
+                guard var next = try await body.next() else { throw StoreError(.badRequest, "the bundle ends early") }
+                buffer.writeBuffer(&next)
+            }
+            let take = min(left, buffer.readableBytes)
+            try buffer.readWithUnsafeReadableBytes { raw in
+                try sink(UnsafeRawBufferPointer(rebasing: raw[0..<take]))
+                return take
+            }
+            left -= take
+        }
+        buffer.discardReadBytes()
     }
 }

@@ -30,14 +30,14 @@ public enum ConvoSyncServer {
 
     /// The Hummingbird application; `onRunning` receives the bound port (useful with port 0).
     public static func application(
-        _ configuration: ServerConfiguration, users: UserStore, logger: Logger? = nil,
+        _ configuration: ServerConfiguration, users: UserStore, metrics: ServerMetrics = ServerMetrics(), logger: Logger? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         try prepare(configuration)
         var log = logger ?? Logger(label: "convosync-server")
         if logger == nil { log.logLevel = .info }
         return Application(
-            responder: RESTResponder(configuration: configuration, users: users),
+            responder: RESTResponder(configuration: configuration, users: users, metrics: metrics),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "convosync-server"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: log)

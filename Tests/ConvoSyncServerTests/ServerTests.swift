@@ -87,6 +87,10 @@ final class TestServer: @unchecked Sendable {
 
 func sha256Hex(_ bytes: [UInt8]) -> String { ObjectID.hash(bytes).hex }
 
+extension Double {
+    var toInt: Int { Int(self) }
+}
+
 @Suite("convosync-server", .serialized)
 struct ServerTests {
     @Test("the HTTP backend passes the backend conformance suite against the server")
@@ -166,6 +170,41 @@ struct ServerTests {
         try d.append(lines: 300..<310, to: resumed.transcript, on: d.b)
         #expect(try await d.save(d.a, "a").fork == nil)
         #expect(try await d.save(d.b, "b").fork != nil, "compare-and-swap works over HTTP")
+        await server.stop()
+    }
+
+    @Test("an incremental save through the session API is one write request; a conflict is 409 and keeps the files")
+    func oneRequestSave() async throws {
+        let server = try await TestServer()
+        let rest = try RESTBackend(url: server.url("alice", "alice-password", repo: "bundle"))
+        let d = try await TwoDevices(backend: rest)
+        let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
+        let bundling = BundlingBackend(base: rest)
+        let repo = try await Repository.open(backend: bundling, password: "pw")
+        _ = try await d.save(d.a, "first", into: repo)
+        try d.append(lines: 300..<350, to: transcript, on: d.a)
+        func writes() async throws -> Int {
+            let text = try await server.request(.GET, "/metrics", auth: nil).1
+            return String(decoding: text, as: UTF8.self).split(separator: "\n")
+                .filter { $0.hasPrefix("convosync_requests_total") && ($0.contains("method=\"POST\"") || $0.contains("method=\"DELETE\"")) }
+                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +).rounded().toInt
+        }
+        let before = try await writes()
+        let second = try await d.save(d.a, "second", into: repo)
+        #expect(second.added == [300, 350] && second.fork == nil)
+        #expect(try await writes() - before == 1, "packs, index, snapshot, session and ref in one POST")
+        // B resumes, continues; A (not having seen B's save) saves: 409, kept as a fork.
+        let r = try await d.resume(d.b)
+        try d.append(lines: 400..<410, to: r.transcript, on: d.b)
+        _ = try await d.save(d.b, "b")
+        try d.append(lines: 350..<360, to: transcript, on: d.a)
+        let forked = try await d.save(d.a, "a", into: repo)
+        #expect(forked.fork != nil)
+        let metrics = String(decoding: try await server.request(.GET, "/metrics", auth: nil).1, as: UTF8.self)
+        #expect(metrics.contains("convosync_ref_conflicts_total 1"))
+        #expect(!metrics.contains("alice"), "metrics never name a user")
+        let heads = try await SessionCatalog.heads(d.repository)
+        #expect(heads.count == 2)
         await server.stop()
     }
 
