@@ -43,7 +43,9 @@ public actor BundlingBackend: Backend {
         // Stored either way: a conflict keeps the files.
         pending.removeAll()
         order.removeAll()
-        if case .conflict(let message) = outcome {
+        if case .conflict(let message, let target) = outcome {
+            // A retried request whose first attempt landed finds its own session at the head.
+            if let ref, target == String(decoding: ref.1, as: UTF8.self) { return }
             throw StorageError(.alreadyExists, message)
         }
     }
@@ -79,7 +81,7 @@ public actor BundlingBackend: Backend {
 }
 
 extension RESTBackend {
-    public enum BundleOutcome: Sendable { case stored, conflict(String) }
+    public enum BundleOutcome: Sendable { case stored, conflict(String, target: String?) }
 
     /// The API root of this repository: `…/api/v1/<user>/<repo>/` for `…/<user>/<repo>/`.
     var apiBase: String? {
@@ -94,7 +96,8 @@ extension RESTBackend {
         guard let api = apiBase else { throw StorageError(.invalidName, "\(location) is not a /USER/REPO/ URL, so it has no session API") }
         let reply = try await send(.POST, api + "sessions/save", body: bundle, headers: [("Content-Type", BundleFormat.contentType)], what: "save session")
         if reply.status.code == 409 {
-            return .conflict("the ref moved on: " + String(decoding: reply.body.prefix(300), as: UTF8.self))
+            let head = (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any]
+            return .conflict("the ref moved on: " + String(decoding: reply.body.prefix(300), as: UTF8.self), target: head?["target"] as? String)
         }
         try check(reply, "save session")
         return .stored

@@ -102,7 +102,7 @@ public struct RepositoryStore: Sendable {
                 try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             }
             tempPath = (dir as NSString).appendingPathComponent(".tmp-\(UUID().uuidString)")
-            fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            fd = open(tempPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw StoreError(errno == ENOSPC ? .insufficientStorage : .io, "cannot create a temporary file: \(String(cString: strerror(errno)))") }
         }
 
@@ -125,6 +125,14 @@ public struct RepositoryStore: Sendable {
                     throw StoreError(errno == ENOSPC || errno == EDQUOT ? .insufficientStorage : .io, "cannot write: \(String(cString: strerror(errno)))")
                 }
                 written += n
+            }
+        }
+
+        /// A ref version must hold a session file's name: 64 lowercase hex digits.
+        public func checkRefContents() throws {
+            var bytes = [UInt8](repeating: 0, count: 64)
+            guard size == 64, pread(fd, &bytes, 64, 0) == 64, Handle.isValidName(String(decoding: bytes, as: UTF8.self)) else {
+                throw StoreError(.badRequest, "a ref holds a session file's name: 64 hex digits")
             }
         }
 
@@ -158,11 +166,36 @@ public struct RepositoryStore: Sendable {
 
     /// Bytes used by this repository's files.
     public func usage() -> Int {
-        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.fileSizeKey]) else { return 0 }
+        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.fileSizeKey, .isRegularFileKey]) else { return 0 }
         var total = 0
         for case let url as URL in walker {
-            total += (try? url.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0
+            guard let values = try? url.resourceValues(forKeys: [.fileSizeKey, .isRegularFileKey]), values.isRegularFile == true else { continue }
+            total += values.fileSize ?? 0
         }
         return total
+    }
+}
+
+/// Bytes stored per user, counted once from disk and then kept up to date by the writes and
+/// deletes that go through the server.
+public final class UsageTracker: @unchecked Sendable {
+    let root: URL
+    private let lock = NSLock()
+    private var bytes: [String: Int] = [:]
+
+    public init(reposDirectory: URL) { root = reposDirectory }
+
+    public func usage(_ user: String) -> Int {
+        if let known = lock.withLock({ bytes[user] }) { return known }
+        let counted = RepositoryStore(root: root.appendingPathComponent(user)).usage()
+        return lock.withLock {
+            if bytes[user] == nil { bytes[user] = counted }
+            return bytes[user] ?? counted
+        }
+    }
+
+    public func add(_ user: String, _ delta: Int) {
+        _ = usage(user)
+        lock.withLock { bytes[user, default: 0] += delta }
     }
 }

@@ -24,12 +24,23 @@ public struct RESTResponder: HTTPResponder {
     let configuration: ServerConfiguration
     let users: UserStore
     let metrics: ServerMetrics
+    let usage: UsageTracker
     static let v2 = "application/vnd.x.restic.rest.v2"
 
     public init(configuration: ServerConfiguration, users: UserStore, metrics: ServerMetrics = ServerMetrics()) {
         self.configuration = configuration
         self.users = users
         self.metrics = metrics
+        usage = UsageTracker(reposDirectory: configuration.dataDirectory.appendingPathComponent("repos"))
+    }
+
+    /// Refuses `incoming` more bytes for `user` when that would pass the quota.
+    func checkQuota(_ user: String, incoming: Int) throws {
+        guard let quota = configuration.userQuota else { return }
+        let used = usage.usage(user)
+        if used + incoming > quota {
+            throw StoreError(.insufficientStorage, "quota exceeded: \(user) stores \(used) of \(quota) bytes; this upload needs \(incoming) more. Delete old snapshots (`restic forget --prune`) or ask for a larger quota")
+        }
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
@@ -161,22 +172,36 @@ public struct RESTResponder: HTTPResponder {
             }
             return Response(status: status, headers: headers, body: body)
         case .post:
-            if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodySize {
+            guard store.exists || handle.type == .config else { throw StoreError(.notFound, "no repository here; create it first (POST ?create=true)") }
+            let limit = handle.type == .ref ? 64 : configuration.maxBodySize
+            if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
                 throw StoreError(.tooLarge, "the body (\(length) bytes) is larger than the \(configuration.maxBodySize)-byte limit")
             }
-            let upload = try store.upload(handle, limit: configuration.maxBodySize)
+            let user = String(store.root.deletingLastPathComponent().lastPathComponent)
+            try checkQuota(user, incoming: request.headers[.contentLength].flatMap(Int.init) ?? 0)
+            let upload = try store.upload(handle, limit: limit)
             for try await buffer in request.body {
                 try buffer.withUnsafeReadableBytes { try upload.write($0) }
+                try checkQuota(user, incoming: upload.size)
             }
             // The config is named "config" and refs by version; every other name is the SHA-256 of the body.
+            if handle.type == .ref {
+                try upload.checkRefContents()
+            }
             try upload.commit(verifyHash: handle.type != .config && handle.type != .ref)
+            usage.add(user, upload.size)
             metrics.stored(bytes: upload.size)
             return Self.text(.ok, "saved")
         case .delete:
+            if handle.type == .ref {
+                throw StoreError(.forbidden, "ref versions are history and cannot be deleted")
+            }
             if configuration.appendOnly && handle.type != .lock {
                 throw StoreError(.forbidden, "the server is append-only: only locks may be deleted")
             }
+            let size = store.size(handle) ?? 0
             try store.remove(handle)
+            usage.add(String(store.root.deletingLastPathComponent().lastPathComponent), -size)
             return Self.text(.ok, "deleted")
         default:
             throw StoreError(.forbidden, "\(request.method) is not allowed here")
@@ -197,7 +222,11 @@ public struct RESTResponder: HTTPResponder {
             if typeLength == 0 { break }
             let typeName = String(decoding: try await reader.bytes(typeLength), as: UTF8.self)
             let name = String(decoding: try await reader.bytes(Int(try await reader.bytes(1)[0])), as: UTF8.self)
-            let size = try await reader.bytes(8).reduce(0) { $0 << 8 | Int($1) }
+            let wide = try await reader.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            guard wide <= UInt64(configuration.maxBodySize) else {
+                throw StoreError(.tooLarge, "a bundle entry of \(wide) bytes is larger than the \(configuration.maxBodySize)-byte limit")
+            }
+            let size = Int(wide)
             guard let type = FileType(rawValue: typeName), type != .config, type != .key, type != .lock else {
                 throw StoreError(.badRequest, "a bundle may not carry '\(typeName.prefix(20))' files")
             }
@@ -208,13 +237,15 @@ public struct RESTResponder: HTTPResponder {
                 throw StoreError(.tooLarge, "the bundle is larger than the \(configuration.maxBodySize)-byte limit")
             }
             if type == .ref {
+                guard size == 64 else { throw StoreError(.badRequest, "a ref holds a session file's name: 64 hex digits") }
                 let target = try await reader.bytes(size)
+                guard Handle.isValidName(String(decoding: target, as: UTF8.self)) else { throw StoreError(.badRequest, "a ref holds a session file's name: 64 hex digits") }
                 guard try await reader.bytes(1) == [0] else { throw StoreError(.badRequest, "the ref must be the bundle's last entry") }
-                let upload = try? store.upload(handle, limit: 64)
-                guard let upload else {
+                guard store.size(handle) == nil else {
                     metrics.conflicts.increment()
                     return try conflict(handle, store: store)
                 }
+                let upload = try store.upload(handle, limit: 64)
                 try target.withUnsafeBytes { try upload.write($0) }
                 do { try upload.commit(verifyHash: false) } catch let e as StoreError where e.kind == .exists {
                     metrics.conflicts.increment()
@@ -227,13 +258,26 @@ public struct RESTResponder: HTTPResponder {
                 try await reader.skip(size)  // content-addressed: the same name holds the same bytes
                 continue
             }
+            let user = String(store.root.deletingLastPathComponent().lastPathComponent)
+            try checkQuota(user, incoming: size)
             let upload = try store.upload(handle, limit: configuration.maxBodySize)
             try await reader.stream(size) { try upload.write($0) }
-            try upload.commit(verifyHash: true)
-            metrics.stored(bytes: size)
-            stored += 1
+            if try commitIfNew(upload) {
+                usage.add(user, size)
+                metrics.stored(bytes: size)
+                stored += 1
+            }
         }
         return Self.json(.ok, ["stored": stored])
+    }
+
+    /// Commits a hash-checked upload; false when a concurrent writer stored the same name first
+    /// (content addressing makes that the same file).
+    func commitIfNew(_ upload: RepositoryStore.Upload) throws -> Bool {
+        do { try upload.commit(verifyHash: true) } catch let e as StoreError where e.kind == .exists {
+            return false
+        }
+        return true
     }
 
     /// 409 with the ref's current head.
@@ -258,6 +302,7 @@ public struct RESTResponder: HTTPResponder {
         guard header.hasPrefix("bytes="), !header.contains(",") else { return nil }
         let spec = header.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)
         guard spec.count == 2 else { return nil }
+        guard size > 0 else { return nil }
         if spec[0].isEmpty {
             guard let n = Int(spec[1]), n > 0 else { return nil }
             return max(0, size - n)..<size

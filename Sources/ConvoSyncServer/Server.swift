@@ -12,6 +12,8 @@ public struct ServerConfiguration: Sendable {
     public var maxBodySize: Int = 256 << 20
     /// Refuse every delete except of locks.
     public var appendOnly = false
+    /// Bytes each user may store across their repositories (nil: no limit); over it, 507.
+    public var userQuota: Int?
 
     public init(dataDirectory: URL) { self.dataDirectory = dataDirectory }
 

@@ -6,7 +6,7 @@ import GRDB
 /// Accounts, kept in SQLite (`<data dir>/convosync.sqlite`, through GRDB).
 ///
 /// Passwords are stored as scrypt hashes (`scrypt$N$r$p$salt$hash`, hex), never in clear.
-/// A successful check is remembered for a few minutes in memory (keyed by a SHA-256 of the
+/// A successful check is remembered for a minute in memory (keyed by a SHA-256 of the
 /// credentials), because restic's client sends basic authentication on every request and a
 /// slow hash per request would cap throughput. Failed attempts are counted per user: after
 /// ``maxFailures`` within ``failureWindow`` the user is locked out until the window passes.
@@ -18,6 +18,9 @@ public final class UserStore: @unchecked Sendable {
     private var failures: [String: [Date]] = [:]
     public static let maxFailures = 10
     public static let failureWindow: TimeInterval = 60
+    /// How long a verified password is remembered; a `user passwd`/`user remove` run in another
+    /// process takes effect on a running server within this time.
+    public static let verifiedFor: TimeInterval = 60
 
     public init(path: String, kdf: KDFParameters = .default) throws {
         self.kdf = kdf
@@ -113,7 +116,7 @@ public final class UserStore: @unchecked Sendable {
         let ok = stored.flatMap { $0 }.map { verify(password, against: $0) } ?? false
         lock.withLock {
             if ok {
-                verified[cacheKey] = now.addingTimeInterval(300)
+                verified[cacheKey] = now.addingTimeInterval(Self.verifiedFor)
                 failures[name] = nil
             } else {
                 failures[name, default: []].append(now)

@@ -23,6 +23,8 @@ struct ServerCommand: AsyncParsableCommand {
               CONVOSYNC_SERVER_PASSWORD  password for `user add` / `user passwd` (else a prompt)
               DATABASE_URL               sqlite:PATH for the account database (default DIR/convosync.sqlite)
               CONVOSYNC_DATA_DIR         default for --data-dir
+              CONVOSYNC_USER_QUOTA       default for --user-quota
+              CONVOSYNC_SCRYPT_N         scrypt cost for new password hashes (tests only)
             """,
         subcommands: [Serve.self, UserCommand.self])
 }
@@ -61,6 +63,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:8000; port 0 picks a free one).") var listen = "127.0.0.1:8000"
     @Flag(help: "Refuse deletes (except of locks): clients can add but never remove data.") var appendOnly = false
     @Option(help: "Largest request body in bytes (default 268435456).") var maxBodySize: Int?
+    @Option(help: "Bytes each user may store, e.g. 10GB (env: CONVOSYNC_USER_QUOTA; default: no limit).") var userQuota: String?
 
     func run() async throws {
         var config = data.configuration
@@ -70,13 +73,34 @@ struct Serve: AsyncParsableCommand {
         config.host = String(listen[..<colon])
         config.port = port
         config.appendOnly = appendOnly
-        if let maxBodySize { config.maxBodySize = maxBodySize }
+        if let maxBodySize {
+            guard maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
+            config.maxBodySize = maxBodySize
+        }
+        if let text = userQuota ?? data.environment["CONVOSYNC_USER_QUOTA"] {
+            guard let bytes = Self.parseSize(text) else { throw ValidationError("'\(text)' is not a size (e.g. 500MB, 10GB, 1073741824)") }
+            config.userQuota = bytes
+        }
         let users = try data.users()
         let (host, dir) = (config.host, config.dataDirectory.path)
         let app = try ConvoSyncServer.application(config, users: users) { port in
             FileHandle.standardOutput.write(Data("convosync-server listening on http://\(host):\(port) (data: \(dir))\n".utf8))
         }
         try await app.runService()
+    }
+}
+
+extension Serve {
+    /// `123`, `10KB`, `500MB`, `10GB`, `1TB` (powers of 1000) or `KiB`/`MiB`/`GiB`/`TiB` (powers of 1024).
+    static func parseSize(_ text: String) -> Int? {
+        let units: [(String, Double)] = [("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776),
+                                         ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1)]
+        let t = text.trimmingCharacters(in: .whitespaces)
+        for (suffix, factor) in units where t.uppercased().hasSuffix(suffix.uppercased()) {
+            guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n.isFinite, n >= 0, n * factor < 9e18 else { return nil }
+            return Int(n * factor)
+        }
+        return Int(t).flatMap { $0 >= 0 ? $0 : nil }
     }
 }
 

@@ -20,12 +20,13 @@ final class TestServer: @unchecked Sendable {
     let task: Task<Void, any Error>
     var base: String { "http://127.0.0.1:\(port)" }
 
-    init(appendOnly: Bool = false, maxBodySize: Int = 64 << 20) async throws {
+    init(appendOnly: Bool = false, maxBodySize: Int = 64 << 20, userQuota: Int? = nil) async throws {
         dir = try TemporaryDirectory()
         var config = ServerConfiguration(dataDirectory: dir.url.appendingPathComponent("data"))
         config.port = 0
         config.appendOnly = appendOnly
         config.maxBodySize = maxBodySize
+        config.userQuota = userQuota
         try ConvoSyncServer.prepare(config)
         users = try UserStore(path: config.databasePath, kdf: .insecureTesting)
         try users.add("alice", password: "alice-password")
@@ -208,6 +209,23 @@ struct ServerTests {
         await server.stop()
     }
 
+    @Test("a user over quota gets 507 and a message, and keeps what was stored")
+    func quota() async throws {
+        let server = try await TestServer(userQuota: 3000)
+        #expect(try await server.request(.POST, "/alice/q/?create=true").0 == 200)
+        let small = [UInt8](repeating: 1, count: 2000), more = [UInt8](repeating: 2, count: 2000)
+        #expect(try await server.request(.POST, "/alice/q/data/\(sha256Hex(small))", body: small).0 == 200)
+        let (status, body, _) = try await server.request(.POST, "/alice/q/data/\(sha256Hex(more))", body: more)
+        #expect(status == 507)
+        #expect(String(decoding: body, as: UTF8.self).contains("quota exceeded"))
+        #expect(try await server.request(.HEAD, "/alice/q/data/\(sha256Hex(more))").0 == 404)
+        #expect(try await server.request(.GET, "/alice/q/data/\(sha256Hex(small))").1 == small)
+        // Bob's quota is his own.
+        #expect(try await server.request(.POST, "/bob/q/?create=true", auth: ("bob", "bob-password")).0 == 200)
+        #expect(try await server.request(.POST, "/bob/q/data/\(sha256Hex(more))", auth: ("bob", "bob-password"), body: more).0 == 200)
+        await server.stop()
+    }
+
     @Test("bad requests get clear statuses and leave nothing behind")
     func badRequests() async throws {
         let server = try await TestServer(appendOnly: true, maxBodySize: 1 << 20)
@@ -251,6 +269,16 @@ struct ServerTests {
         let (_, v2, v2Headers) = try await server.request(.GET, "/alice/r/keys/", headers: [("Accept", "application/vnd.x.restic.rest.v2")])
         #expect(String(decoding: v2, as: UTF8.self).contains("\"size\":5"))
         #expect(v2Headers.first(name: "Content-Type") == "application/vnd.x.restic.rest.v2")
+        // Refs: 64 hex digits, never deleted; bundles with absurd sizes are refused whole.
+        let ref = String(repeating: "c", count: 64)
+        #expect(try await server.request(.POST, "/alice/r/refs/\(ref)-0000000001", body: Array("abc".utf8)).0 == 400)
+        #expect(try await server.request(.POST, "/alice/r/refs/\(ref)-0000000001", body: Array(name.utf8)).0 == 200)
+        #expect(try await server.request(.DELETE, "/alice/r/refs/\(ref)-0000000001").0 == 403)
+        var evil = BundleFormat.header() + [4] + Array("data".utf8) + [64] + Array(String(repeating: "b", count: 64).utf8)
+        evil += [0x80, 0, 0, 0, 0, 0, 0, 1] + [1, 2, 3]
+        #expect(try await server.request(.POST, "/api/v1/alice/r/sessions/save", body: evil, headers: [("Content-Type", BundleFormat.contentType)]).0 == 413)
+        #expect(try await server.request(.GET, "/healthz", auth: nil).0 == 200, "the server is still up")
+        #expect(try await server.request(.POST, "/alice/never-created/keys/\(name)", body: blob).0 == 404)
         // Nothing partial left behind by the refused uploads.
         let files = FileManager.default.enumerator(atPath: server.dir.path + "/data/repos/alice/r")?.allObjects as? [String] ?? []
         #expect(!files.contains { ($0 as NSString).lastPathComponent.hasPrefix(".tmp-") })
