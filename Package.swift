@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
     ],
     targets: [
         // C libraries from Debian (zlib1g-dev, libdeflate-dev, libzstd-dev); see .ci/setup.
@@ -89,6 +90,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .executableTarget(
@@ -122,7 +124,12 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConvoSyncServerTests",
-            dependencies: ["ConvoSyncServer", "ConvoSyncREST", "ConvoSyncTestSupport", "ConvoSyncServerCLI"],
+            dependencies: [
+                "ConvoSyncServer", "ConvoSyncREST", "ConvoSyncTestSupport", "ConvoSyncServerCLI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConvoSyncCLITests",

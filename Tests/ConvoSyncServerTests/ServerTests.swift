@@ -8,6 +8,7 @@ import ConvoSyncStorage
 import ConvoSyncTestSupport
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -20,7 +21,7 @@ final class TestServer: @unchecked Sendable {
     let task: Task<Void, any Error>
     var base: String { "http://127.0.0.1:\(port)" }
 
-    init(appendOnly: Bool = false, maxBodySize: Int = 64 << 20, userQuota: Int? = nil) async throws {
+    init(appendOnly: Bool = false, maxBodySize: Int = 64 << 20, userQuota: Int? = nil, logger: Logger? = nil) async throws {
         dir = try TemporaryDirectory()
         var config = ServerConfiguration(dataDirectory: dir.url.appendingPathComponent("data"))
         config.port = 0
@@ -33,7 +34,7 @@ final class TestServer: @unchecked Sendable {
         try users.add("bob", password: "bob-password")
         try users.add("carol", password: "carol-password")
         let (stream, continuation) = AsyncStream<Int>.makeStream()
-        let app = try ConvoSyncServer.application(config, users: users) { port in continuation.yield(port) }
+        let app = try ConvoSyncServer.application(config, users: users, logger: logger) { port in continuation.yield(port) }
         task = Task { try await app.run() }
         var iterator = stream.makeAsyncIterator()
         guard let bound = await iterator.next() else { throw TestFailure("the server did not start") }
@@ -226,6 +227,33 @@ struct ServerTests {
         await server.stop()
     }
 
+    @Test("no plaintext of a saved conversation reaches the server's disk, database or logs")
+    func serverSeesNoPlaintext() async throws {
+        let logs = CapturedLogs()
+        var logger = Logger(label: "test-server") { _ in CapturingLogHandler(logs: logs) }
+        logger.logLevel = .trace
+        let server = try await TestServer(logger: logger)
+        let d = try await TwoDevices(backend: try RESTBackend(url: server.url("alice", "alice-password", repo: "secret")))
+        let path = try d.placeClaudeSession(on: d.a, lines: 0..<100, subagents: false)
+        let marker = "PLAINTEXT-MARKER-\(UUID().uuidString)"
+        try d.append(raw: Array(#"{"type":"user","message":{"content":"\#(marker)"},"cwd":"\#(d.a.checkout)"}"#.utf8) + [10], to: path)
+        let bundling = BundlingBackend(base: try RESTBackend(url: server.url("alice", "alice-password", repo: "secret")))
+        _ = try await d.save(d.a, "commit message \(marker)", into: try await Repository.open(backend: bundling, password: "pw"))
+        let resumed = try await d.resume(d.b)
+        #expect(String(decoding: try d.read(resumed.transcript), as: UTF8.self).contains(marker), "the marker did travel")
+        var scanned = 0
+        for case let rel as String in FileManager.default.enumerator(atPath: server.dir.path + "/data")! {
+            guard let bytes = FileManager.default.contents(atPath: server.dir.path + "/data/" + rel) else { continue }
+            scanned += bytes.count
+            #expect(bytes.range(of: Data(marker.utf8)) == nil, "\(rel) holds the plaintext marker")
+            #expect(bytes.range(of: Data(d.a.checkout.utf8)) == nil, "\(rel) holds a local path")
+        }
+        #expect(scanned > 10_000)
+        let logText = logs.text
+        #expect(!logText.contains(marker) && !logText.contains("alice-password"))
+        await server.stop()
+    }
+
     @Test("bad requests get clear statuses and leave nothing behind")
     func badRequests() async throws {
         let server = try await TestServer(appendOnly: true, maxBodySize: 1 << 20)
@@ -288,5 +316,25 @@ struct ServerTests {
         #expect(try await server.request(.GET, "/carol/r/config", auth: ("carol", "carol-password")).0 == 429)
         #expect(try await server.request(.GET, "/bob/r/config", auth: ("bob", "bob-password")).0 == 404)
         await server.stop()
+    }
+}
+
+final class CapturedLogs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    var text: String { lock.withLock { lines.joined(separator: "\n") } }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let logs: CapturedLogs
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        logs.append("\(level) \(message) \(metadata ?? [:]) \(self.metadata)")
     }
 }
