@@ -1,4 +1,5 @@
 public import Foundation
+import ConvoSyncStorage
 public import Hummingbird
 public import Logging
 import NIOCore
@@ -30,12 +31,19 @@ public enum ConvoSyncServer {
         }
     }
 
+    /// Deletes temporary upload files (`.tmp-*`) that a crash left behind, if older than `age`.
+    /// Listings already skip them; this reclaims their space. Run when the server starts.
+    public static func sweepTemporaryFiles(_ configuration: ServerConfiguration, olderThan age: TimeInterval = 3600) {
+        LocalBackend(path: configuration.dataDirectory.appendingPathComponent("repos").path).removeStaleTemporaryFiles(olderThan: age)
+    }
+
     /// The Hummingbird application; `onRunning` receives the bound port (useful with port 0).
     public static func application(
         _ configuration: ServerConfiguration, users: UserStore, metrics: ServerMetrics = ServerMetrics(), logger: Logger? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         try prepare(configuration)
+        sweepTemporaryFiles(configuration)
         var log = logger ?? Logger(label: "convosync-server")
         if logger == nil { log.logLevel = .info }
         return Application(

@@ -25,6 +25,10 @@ public final class UserStore: @unchecked Sendable {
     public init(path: String, kdf: KDFParameters = .default) throws {
         self.kdf = kdf
         do {
+            // Password hashes are secrets: the database is readable by the server's user only.
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if fd >= 0 { close(fd) }
+            chmod(path, 0o600)
             db = try DatabaseQueue(path: path)
             try db.write { db in
                 try db.execute(sql: """

@@ -254,6 +254,24 @@ struct ServerTests {
         await server.stop()
     }
 
+    @Test("temporary files a crash left behind are swept when the server starts, fresh ones kept")
+    func sweep() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let config = ServerConfiguration(dataDirectory: dir.url)
+        try ConvoSyncServer.prepare(config)
+        let data = dir.path + "/repos/alice/r/data/ab"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        for name in [".tmp-old", ".tmp-new", String(repeating: "ab", count: 32)] {
+            FileManager.default.createFile(atPath: data + "/" + name, contents: Data([1]))
+        }
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -7200)], ofItemAtPath: data + "/.tmp-old")
+        ConvoSyncServer.sweepTemporaryFiles(config)
+        #expect(!FileManager.default.fileExists(atPath: data + "/.tmp-old"))
+        #expect(FileManager.default.fileExists(atPath: data + "/.tmp-new"))
+        #expect(FileManager.default.fileExists(atPath: data + "/" + String(repeating: "ab", count: 32)))
+    }
+
     @Test("bad requests get clear statuses and leave nothing behind")
     func badRequests() async throws {
         let server = try await TestServer(appendOnly: true, maxBodySize: 1 << 20)
@@ -307,6 +325,9 @@ struct ServerTests {
         #expect(try await server.request(.POST, "/api/v1/alice/r/sessions/save", body: evil, headers: [("Content-Type", BundleFormat.contentType)]).0 == 413)
         #expect(try await server.request(.GET, "/healthz", auth: nil).0 == 200, "the server is still up")
         #expect(try await server.request(.POST, "/alice/never-created/keys/\(name)", body: blob).0 == 404)
+        // The account database is private to the server's user.
+        let mode = (try FileManager.default.attributesOfItem(atPath: server.dir.path + "/data/convosync.sqlite")[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o600)
         // Nothing partial left behind by the refused uploads.
         let files = FileManager.default.enumerator(atPath: server.dir.path + "/data/repos/alice/r")?.allObjects as? [String] ?? []
         #expect(!files.contains { ($0 as NSString).lastPathComponent.hasPrefix(".tmp-") })
