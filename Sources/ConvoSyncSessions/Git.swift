@@ -79,11 +79,11 @@ public struct Git: Sendable {
         }
         // Read both pipes to the end before waiting, so a large diff cannot fill a pipe and block.
         let errData = LockedData()
-        let errReader = Thread { errData.value = err.fileHandleForReading.readDataToEndOfFile() }
-        errReader.start()
+        let reading = DispatchGroup()
+        DispatchQueue.global().async(group: reading) { errData.value = err.fileHandleForReading.readDataToEndOfFile() }
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        while !errData.done { usleep(1000) }
+        reading.wait()
         return Result(status: process.terminationStatus, data: outData, error: String(decoding: errData.value, as: UTF8.self))
     }
 
@@ -120,12 +120,10 @@ public struct Git: Sendable {
 private final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
-    private var finished = false
     var value: Data {
         get { lock.withLock { data } }
-        set { lock.withLock { data = newValue; finished = true } }
+        set { lock.withLock { data = newValue } }
     }
-    var done: Bool { lock.withLock { finished } }
 }
 
 /// Remote URLs: credentials removed for storage, and a normalised form to match clones.

@@ -67,7 +67,7 @@ public struct SessionResumer {
         if let prefix = options.session {
             let found = try await SessionCatalog.find(repository, prefix: prefix)
             (sessionID, session) = found
-            head = try await SessionCatalog.heads(repository).first { $0.id == found.0 }?.head
+            head = try await SessionCatalog.head(of: found.0, found.1, in: repository)
         } else {
             let latest = try await SessionCatalog.latest(repository, repositoryKey: repositoryKey)
             (sessionID, session, head) = (latest.id, latest.session, latest.head)

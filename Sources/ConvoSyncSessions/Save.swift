@@ -212,13 +212,11 @@ public struct SessionSaver {
 
     private func session(_ head: RefHead?) async throws -> SessionFile? {
         guard let head else { return nil }
-        let id: SessionID
-        do { id = try SessionID(hex: head.target) } catch { throw ConvoSyncError.wrap(error, file: "refs/\(head.ref)") }
-        return try await repository.load(SessionFile.self, id: id)
+        return try await SessionCatalog.session(at: head, in: repository).session
     }
 
     private func refHead(_ ref: String) async throws -> RefHead? {
-        do { return try await repository.backend.refHead(ref) } catch { throw ConvoSyncError.wrap(error, file: "refs/\(ref)") }
+        try await SessionCatalog.head(ref, in: repository)
     }
 
     private func advance(_ ref: String, from: Int, to id: SessionID) async throws -> RefHead {

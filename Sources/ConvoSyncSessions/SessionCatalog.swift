@@ -31,12 +31,28 @@ public enum SessionCatalog {
         let heads: [String: RefHead]
         do { heads = try await repository.backend.refHeads() } catch { throw ConvoSyncError.wrap(error, file: "refs") }
         var out: [SessionHead] = []
-        for head in heads.values {
-            let id: SessionID
-            do { id = try SessionID(hex: head.target) } catch { throw ConvoSyncError.wrap(error, file: "refs/\(head.ref)") }
-            out.append(SessionHead(head: head, id: id, session: try await repository.load(SessionFile.self, id: id)))
-        }
+        for head in heads.values { out.append(try await session(at: head, in: repository)) }
         return out.sorted { a, b in a.session.time != b.session.time ? a.session.time > b.session.time : a.id.hex < b.id.hex }
+    }
+
+    /// The session a ref version points at.
+    public static func session(at head: RefHead, in repository: Repository) async throws -> SessionHead {
+        let id: SessionID
+        do { id = try SessionID(hex: head.target) } catch { throw ConvoSyncError.wrap(error, file: "refs/\(head.ref)") }
+        return SessionHead(head: head, id: id, session: try await repository.load(SessionFile.self, id: id))
+    }
+
+    /// The current head of `ref`, if the ref exists.
+    public static func head(_ ref: String, in repository: Repository) async throws -> RefHead? {
+        do { return try await repository.backend.refHead(ref) } catch { throw ConvoSyncError.wrap(error, file: "refs/\(ref)") }
+    }
+
+    /// The head (main or fork ref) that points at session `id`, if it is a head.
+    public static func head(of id: SessionID, _ session: SessionFile, in repository: Repository) async throws -> RefHead? {
+        for ref in [session.ref, Refs.fork(of: session.ref, session: id, key: repository.key)] {
+            if let head = try await head(ref, in: repository), head.target == id.hex { return head }
+        }
+        return nil
     }
 
     /// The newest head whose code is in `repositoryKey` (a normalised remote URL).

@@ -21,20 +21,27 @@ public struct RefHead: Hashable, Sendable, Codable {
 extension Backend {
     /// Every ref's newest version.
     public func refHeads() async throws -> [String: RefHead] {
-        var newest: [String: Handle] = [:]
-        for info in try await list(.ref) {
-            let ref = String(info.handle.name.prefix(64))
-            if let current = newest[ref], current.name >= info.handle.name { continue }
-            newest[ref] = info.handle
-        }
         var heads: [String: RefHead] = [:]
-        for (ref, handle) in newest { heads[ref] = try await readRef(handle) }
+        for (ref, handle) in try await newestVersions() { heads[ref] = try await readRef(handle) }
         return heads
     }
 
-    /// One ref's newest version, or nil if the ref does not exist.
+    /// One ref's newest version, or nil if the ref does not exist. Reads only that ref's file.
     public func refHead(_ ref: String) async throws -> RefHead? {
-        try await refHeads()[ref]
+        guard let handle = try await newestVersions(of: ref)[ref] else { return nil }
+        return try await readRef(handle)
+    }
+
+    /// The newest version file of each ref (of `only` when given), from one listing.
+    private func newestVersions(of only: String? = nil) async throws -> [String: Handle] {
+        var newest: [String: Handle] = [:]
+        for info in try await list(.ref) {
+            let ref = String(info.handle.name.prefix(64))
+            if let only, ref != only { continue }
+            if let current = newest[ref], current.name >= info.handle.name { continue }
+            newest[ref] = info.handle
+        }
+        return newest
     }
 
     /// Points `ref` at `target` if its current version is `expected` (0: the ref must not exist).
