@@ -7,7 +7,7 @@ public import Foundation
 /// Saving while the repository is unreachable, and uploading later.
 ///
 /// After any successful open, this device keeps the repository's config and the key file it
-/// unlocked (both as stored: encrypted) under `<state dir>/identities/<sha256(location)>/`.
+/// unlocked (both as stored: encrypted), and the repository's id, under `<state dir>/identities/<sha256(location)>/`.
 /// When the repository cannot be reached, `save` opens an *outbox*: a local directory laid
 /// out as a repository (`<state dir>/outbox/<repository id>/`) holding those two files. The
 /// save writes its packs, index, snapshot, session and ref version there, exactly as it
@@ -28,7 +28,8 @@ public enum Outbox {
     public static func remember(_ repository: Repository, stateDirectory: String) async throws {
         let dir = identityDirectory(location: repository.backend.location, stateDirectory: stateDirectory)
         let keyPath = (dir as NSString).appendingPathComponent("key-\(repository.keyID.hex)")
-        if FileManager.default.fileExists(atPath: keyPath) { return }
+        let idPath = (dir as NSString).appendingPathComponent("id")
+        if FileManager.default.fileExists(atPath: keyPath), FileManager.default.fileExists(atPath: idPath) { return }
         let config = try await load(.config, from: repository.backend)
         let key = try await load(Handle(.key, id: repository.keyID), from: repository.backend)
         do {
@@ -38,6 +39,8 @@ public enum Outbox {
         }
         try AtomicFileWriter.write(config, to: (dir as NSString).appendingPathComponent("config"), mode: 0o600, mtime: nil)
         try AtomicFileWriter.write(key, to: keyPath, mode: 0o600, mtime: nil)
+        // The repository's id names the outbox (and the device state); it is not secret.
+        try AtomicFileWriter.write(Array(repository.config.id.utf8), to: idPath, mode: 0o600, mtime: nil)
     }
 
     /// Whether this device has opened the repository at `location` before.
@@ -52,28 +55,21 @@ public enum Outbox {
         guard let config = fm.contents(atPath: (identity as NSString).appendingPathComponent("config")) else {
             throw ConvoSyncError(.noRepository, "\(location) cannot be reached and this device has never opened it, so it cannot save offline")
         }
-        let keys = ((try? fm.contentsOfDirectory(atPath: identity)) ?? []).filter { $0.hasPrefix("key-") }
-        // The outbox is named by the repository's id, which only the key can read: open a
-        // scratch copy first, then move to the outbox proper.
-        let probe = LocalBackend(path: (identity as NSString).appendingPathComponent("probe"))
-        try? fm.removeItem(atPath: probe.root.path)
-        try probe.create()
-        try probe.save(.config, data: Array(config))
-        for name in keys {
-            guard let bytes = fm.contents(atPath: (identity as NSString).appendingPathComponent(name)) else { continue }
-            try probe.save(try Handle(.key, name: String(name.dropFirst(4))), data: Array(bytes))
+        guard let idData = fm.contents(atPath: (identity as NSString).appendingPathComponent("id")),
+              Handle.isValidName(String(decoding: idData, as: UTF8.self)) else {
+            throw ConvoSyncError(.noRepository, "\(location) cannot be reached; open it online once more before saving offline")
         }
-        let probed = try await Repository.open(backend: probe, password: password, cacheDirectory: nil)
-        try? fm.removeItem(atPath: probe.root.path)
-
-        let outbox = LocalBackend(path: directory(repositoryID: probed.config.id, stateDirectory: stateDirectory))
+        let keys = ((try? fm.contentsOfDirectory(atPath: identity)) ?? []).filter { $0.hasPrefix("key-") }
+        let outbox = LocalBackend(path: directory(repositoryID: String(decoding: idData, as: UTF8.self), stateDirectory: stateDirectory))
         if !fm.fileExists(atPath: outbox.root.appendingPathComponent("config").path) {
             try outbox.create()
             try outbox.save(.config, data: Array(config))
         }
-        let keyHandle = Handle(.key, id: probed.keyID)
-        if (try? outbox.stat(keyHandle)) == nil, let bytes = fm.contents(atPath: (identity as NSString).appendingPathComponent("key-\(probed.keyID.hex)")) {
-            try outbox.save(keyHandle, data: Array(bytes))
+        for name in keys {
+            let handle = try Handle(.key, name: String(name.dropFirst(4)))
+            if (try? outbox.stat(handle)) == nil, let bytes = fm.contents(atPath: (identity as NSString).appendingPathComponent(name)) {
+                try outbox.save(handle, data: Array(bytes))
+            }
         }
         // No index cache: the outbox shares the repository's id, and its index must not prune the real one's cache.
         return try await Repository.open(backend: outbox, password: password, cacheDirectory: nil)
