@@ -36,6 +36,9 @@ public struct BackupResult: Sendable {
     public var parent: SnapshotID?
     /// Everything this backup stored: packs, index files and the snapshot file itself.
     public var bytesAdded: Int
+    /// Blobs the snapshot refers to that were stored before this backup (deduplicated, or
+    /// kept from the parent): where they live is what a session's manifest declares.
+    public var reusedBlobs: Set<BlobID> = []
 }
 
 /// Backs up files and directories into a new snapshot. `.jsonl` files are stored as
@@ -59,6 +62,7 @@ public final class Backup {
     private var progress = BackupProgress()
     private var lastReport = 0
     private var indexBytes = 0
+    private var reused: Set<BlobID> = []
     private let chunker: Chunker
     private static let readSize = 4 << 20
 
@@ -107,7 +111,9 @@ public final class Backup {
             tree: root, parent: parent?.0, summary: summary)
         let (id, stored) = try await repository.store(snapshot, compression: options.compression)
         report(force: true)
-        return BackupResult(snapshotID: id, snapshot: snapshot, parent: parent?.0, bytesAdded: summary.bytesAdded + stored.count)
+        var result = BackupResult(snapshotID: id, snapshot: snapshot, parent: parent?.0, bytesAdded: summary.bytesAdded + stored.count)
+        result.reusedBlobs = reused
+        return result
     }
 
     private func findParent(paths: [String]) async throws -> (SnapshotID, SnapshotFile)? {
@@ -179,6 +185,8 @@ public final class Backup {
                     summary.conversations += 1
                     summary.messages += c.messageCount
                 }
+                reused.formUnion(previous.content ?? [])
+                reused.formUnion(previous.conversation?.ranges.map(\.id) ?? [])
                 var node = previous
                 node.mode = st.mode
                 return node
@@ -209,7 +217,7 @@ public final class Backup {
     /// Hashes a blob and hands it to the packer if the repository lacks it.
     private func saveBlob(_ bytes: UnsafeRawBufferPointer, type: BlobType) -> BlobID {
         let id = BlobID(ObjectID.hash(bytes))
-        if known.insert(id).inserted { packer.add(bytes, id: id, type: type) }
+        if known.insert(id).inserted { packer.add(bytes, id: id, type: type) } else { reused.insert(id) }
         return id
     }
 
@@ -294,6 +302,7 @@ public final class Backup {
         }
         let plan = ConversationRanges.plan(messages: messages, parent: parentRanges)
         var refs = plan.reused
+        reused.formUnion(refs.map(\.id))
         for range in plan.new {
             let rid = try await saveBlob(try JSONCoding.encode(range), type: .range)
             refs.append(Tree.RangeRef(start: range.start, end: range.end, id: rid))

@@ -28,6 +28,8 @@ public struct MasterIndex: Sendable {
     private(set) var packSizes: [PackID: Int] = [:]
     /// Index files merged so far.
     public private(set) var indexFiles: Set<IndexID> = []
+    /// The index file that listed each pack first.
+    private var packIndex: [PackID: IndexID] = [:]
 
     public init() {}
 
@@ -58,8 +60,14 @@ public struct MasterIndex: Sendable {
 
     public mutating func add(_ file: IndexFile, id: IndexID?) {
         if let id { indexFiles.insert(id) }
-        for pack in file.packs { add(pack) }
+        for pack in file.packs {
+            if let id, packIndex[pack.id] == nil { packIndex[pack.id] = id }
+            add(pack)
+        }
     }
+
+    /// The index file that describes `pack`, if it came from one.
+    public func indexFile(of pack: PackID) -> IndexID? { packIndex[pack] }
 
     public mutating func add(_ pack: IndexFile.Pack) {
         guard packSizes[pack.id] == nil else { return }

@@ -29,7 +29,7 @@ struct ConvoSyncCommand: AsyncParsableCommand {
               local transcript is newer (resume), 22 git failed, 64 invalid command-line usage,
               130 interrupted.
             """,
-        subcommands: [Save.self, Resume.self, Sessions.self, Push.self, InstallHook.self, Init.self, BackupCommand.self, RestoreCommand.self, Snapshots.self, Ls.self, Cat.self, Stats.self, Diff.self, Key.self])
+        subcommands: [Save.self, Resume.self, Sessions.self, Push.self, InstallHook.self, Init.self, BackupCommand.self, RestoreCommand.self, Snapshots.self, Ls.self, Cat.self, Stats.self, Diff.self, Key.self, Login.self, Logout.self, Devices.self, Watch.self])
 
     static func main() async {
         do {
@@ -42,6 +42,9 @@ struct ConvoSyncCommand: AsyncParsableCommand {
         } catch let error as ConvoSyncError {
             FileHandle.standardError.write(Data("convosync: \(error.message)\n".utf8))
             Foundation.exit(ExitStatus.code(for: error))
+        } catch let error as StorageError {
+            FileHandle.standardError.write(Data("convosync: \(error.message)\n".utf8))
+            Foundation.exit(ExitStatus.code(for: ConvoSyncError.wrap(error, file: "")))
         } catch {
             exit(withError: error)
         }
@@ -94,7 +97,7 @@ struct GlobalOptions: ParsableArguments {
             throw ConvoSyncError(.noRepository, "no repository given: pass -r/--repo or set CONVOSYNC_REPOSITORY")
         }
         if location.hasPrefix("rest:") || location.hasPrefix("http://") || location.hasPrefix("https://") {
-            do { return try RESTBackend(url: location) } catch {
+            do { return try RESTBackend(url: location, credentials: CredentialStore(environment: environment)) } catch {
                 throw ConvoSyncError(.invalidArgument, "\(error.message); give rest:http(s)://USER:PASSWORD@HOST:PORT/USER/REPO/")
             }
         }

@@ -106,17 +106,68 @@ struct Resume: AsyncParsableCommand {
     @Argument(help: "Session ID prefix (default: the newest for this project).") var session: String?
     @Flag(help: "Resume despite uncommitted changes, a diverged branch or a newer local transcript.") var force = false
 
+    @Flag(help: "Wait for the next session saved to this repository by another device, then resume it (needs a convosync server).") var wait = false
+    @Option(help: "With --wait: give up after this many seconds (exit 1).") var timeout: Int?
+
     func run() async throws {
-        let (repo, _) = try await global.openForSessions(offlineSave: false, json: output.json)
+        if wait { try await waitForSave() }
         var options = ResumeOptions(directory: FileManager.default.currentDirectoryPath, environment: ProcessInfo.processInfo.environment)
         options.session = session
         options.force = force
-        let result = try await SessionResumer(repository: repo, options: options).run()
+        let result = try await resume(options)
         if output.json { return try printJSON(result) }
         global.say("✓ Code: \(result.codeAction)\(result.wipApplied ? ", uncommitted changes applied" : "")")
         global.say("✓ Conversation: \(result.messages) messages from \(result.host), \(result.transcriptAction): \(result.transcript)")
         global.say("✓ Verified: HEAD is \(result.commit.prefix(12)) and the transcript matches the saved hash")
         global.say("✓ Ready! Continue with:\n  \(result.next)")
+    }
+}
+
+extension Resume {
+    /// Over a convosync server: two requests (heads, then one bundle of what this device
+    /// lacks) and a resume on the local mirror. Elsewhere, or for a session the server has
+    /// no manifest of, file by file.
+    func resume(_ options: ResumeOptions) async throws -> ResumeResult {
+        if let (repo, mirror) = try await global.sessionMirror() {
+            var viaMirror = options
+            viaMirror.prepare = { id in try await mirror.fetch(session: id.hex) }
+            do {
+                return try await SessionResumer(repository: repo, options: viaMirror).run()
+            } catch is SessionMirror.Unsupported {
+            } catch let error as ConvoSyncError where error.code == .notFound && options.session != nil {
+                // A session that is no conversation's head is not in the mirror: look it up on the server.
+            }
+        }
+        let (repo, _) = try await global.openForSessions(offlineSave: false, json: output.json)
+        return try await SessionResumer(repository: repo, options: options).run()
+    }
+
+    func waitForSave() async throws {
+        guard let location = global.repo ?? global.environment["CONVOSYNC_REPOSITORY"], location.contains("://") else {
+            throw ConvoSyncError(.invalidArgument, "--wait needs a repository on a convosync server (-r http(s)://…/USER/REPO/)")
+        }
+        let repositoryName = URL(string: location.hasPrefix("rest:") ? String(location.dropFirst(5)) : location)?.lastPathComponent ?? ""
+        if !global.quiet && !output.json {
+            FileHandle.standardError.write(Data("convosync: waiting for another device to save to \(RESTBackend.redact(location))…\n".utf8))
+        }
+        let listen = Task {
+            try await EventStream.listen(url: location, credentials: CredentialStore(environment: global.environment)) { event in
+                event.repository != repositoryName  // keep listening until this repository's save
+            }
+        }
+        if let timeout {
+            let timer = Task {
+                try await Task.sleep(nanoseconds: UInt64(timeout) * 1_000_000_000)
+                listen.cancel()
+            }
+            defer { timer.cancel() }
+            do { try await listen.value } catch {
+                if listen.isCancelled { throw ConvoSyncError(.notFound, "no session was saved within \(timeout) s") }
+                throw error
+            }
+        } else {
+            try await listen.value
+        }
     }
 }
 
@@ -255,12 +306,26 @@ extension GlobalOptions {
     /// Opens the repository for save/resume: remembers it for offline use, uploads what an
     /// offline save left in the outbox, and (for save) falls back to the outbox when the
     /// repository cannot be reached but this device has opened it before.
+    /// The repository as mirrored from a convosync server after one request for its heads;
+    /// nil when the repository is not on one (or the cache is off, or an offline save waits
+    /// to be uploaded, which needs the server itself).
+    func sessionMirror() async throws -> (Repository, SessionMirror)? {
+        guard let cache = cacheDirectory, let rest = try backend() as? RESTBackend else { return nil }
+        let mirror = SessionMirror(remote: rest, cacheDirectory: cache)
+        do { try await mirror.fetchHeads() } catch is SessionMirror.Unsupported { return nil }
+        let repo = try await Repository.open(backend: mirror.local, password: password(), cacheDirectory: cache)
+        let stateDirectory = DeviceState.directory(environment: environment)
+        if await Outbox.pendingCount(repositoryID: repo.config.id, stateDirectory: stateDirectory) > 0 { return nil }
+        return (repo, mirror)
+    }
+
     func openForSessions(offlineSave: Bool, json: Bool) async throws -> (Repository, Bool) {
         let stateDirectory = DeviceState.directory(environment: environment)
         var backend = try backend()
         if offlineSave, let rest = backend as? RESTBackend {
-            // A save over HTTP is one request: its files travel with the ref in one bundle.
-            backend = BundlingBackend(base: rest)
+            // A save over HTTP is one request: its files travel with the ref in one bundle,
+            // and into the mirror, so this device's next resume does not fetch them back.
+            backend = BundlingBackend(base: rest, mirror: cacheDirectory.map { SessionMirror(remote: rest, cacheDirectory: $0).local })
         }
         let repo: Repository
         do {

@@ -10,14 +10,28 @@ import NIOHTTP1
 /// unreferenced files stay, which the fork that follows reuses.
 ///
 /// Reads go to the held-back files first, then to the server.
-public actor BundlingBackend: Backend {
+public actor BundlingBackend: Backend, SessionManifestSink {
     public nonisolated let base: RESTBackend
     public nonisolated var location: String { base.location }
     public nonisolated var maxConcurrentOperations: Int { base.maxConcurrentOperations }
     private var pending: [Handle: [UInt8]] = [:]
     private var order: [Handle] = []
+    private var manifest: (session: String, body: [UInt8])?
+    /// Where sent files are also written (the device's mirror), so a later resume on this
+    /// device does not download them again.
+    public var mirror: LocalBackend?
 
-    public init(base: RESTBackend) { self.base = base }
+    public init(base: RESTBackend, mirror: LocalBackend? = nil) {
+        self.base = base
+        self.mirror = mirror
+    }
+
+    public func declareManifest(session: String, parent: String?, needs: [Handle]) async {
+        var object: [String: Any] = ["needs": needs.map(\.relativePath)]
+        if let parent { object["parent"] = parent }
+        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { Array($0) } ?? []
+        manifest = (session, body)
+    }
 
     public func create() async throws { try await base.create() }
 
@@ -37,12 +51,21 @@ public actor BundlingBackend: Backend {
         // Data before what names it: packs, index, snapshots, sessions, then the ref.
         let rank: [FileType: Int] = [.pack: 0, .index: 1, .snapshot: 2, .session: 3]
         files.sort { (rank[$0.0.type] ?? 4) < (rank[$1.0.type] ?? 4) }
-        if let ref { files.append(ref) }
-        guard !files.isEmpty else { return }
-        let outcome = try await base.sendBundle(BundleFormat.encode(files))
+        var bundle = BundleFormat.encode(files).dropLast(BundleFormat.end.count)
+        if let (session, body) = manifest, let ref, String(decoding: ref.1, as: UTF8.self) == session {
+            bundle += BundleFormat.entryHeader(type: BundleFormat.manifestType, name: session, size: body.count) + body
+            manifest = nil
+        }
+        if let ref { bundle += BundleFormat.entryHeader(ref.0, size: ref.1.count) + ref.1 }
+        guard !files.isEmpty || ref != nil else { return }
+        let outcome = try await base.sendBundle(Array(bundle) + BundleFormat.end)
         // Stored either way: a conflict keeps the files.
         pending.removeAll()
         order.removeAll()
+        if let mirror {
+            for (handle, data) in files where (try? mirror.stat(handle)) == nil { try? mirror.save(handle, data: data) }
+            if case .stored = outcome, let ref { try? mirror.save(ref.0, data: ref.1) }
+        }
         if case .conflict(let message, let target) = outcome {
             // A retried request whose first attempt landed finds its own session at the head.
             if let ref, target == String(decoding: ref.1, as: UTF8.self) { return }

@@ -19,7 +19,9 @@ public struct RESTBackend: Backend {
     let client: HTTPClient
     static let v2 = "application/vnd.x.restic.rest.v2"
 
-    public init(url text: String, client: HTTPClient = .shared) throws(StorageError) {
+    /// `credentials`: where to find a device token (from `convosync login`) when the URL names
+    /// no user; it is sent as `Authorization: Bearer`.
+    public init(url text: String, client: HTTPClient = .shared, credentials: CredentialStore? = nil) throws(StorageError) {
         var raw = text.hasPrefix("rest:") ? String(text.dropFirst(5)) : text
         guard raw.hasPrefix("http://") || raw.hasPrefix("https://"), var components = URLComponents(string: raw), components.host != nil else {
             throw StorageError(.invalidName, "'\(Self.redact(text))' is not an http(s) URL")
@@ -27,6 +29,8 @@ public struct RESTBackend: Backend {
         if let user = components.user {
             let password = components.password ?? ""
             authorization = "Basic " + Data("\(user.removingPercentEncoding ?? user):\(password.removingPercentEncoding ?? password)".utf8).base64EncodedString()
+        } else if let entry = credentials?.entry(for: raw) {
+            authorization = "Bearer " + entry.token
         } else {
             authorization = nil
         }
@@ -101,7 +105,7 @@ public struct RESTBackend: Backend {
         switch reply.status.code {
         case 200..<300: return
         case 404: throw StorageError(.notFound, "\(what): \(handle.map { "\($0)" } ?? location) does not exist")
-        case 401: throw StorageError(.permissionDenied, "\(what): the server refused the credentials in the URL (401 \(message))")
+        case 401: throw StorageError(.permissionDenied, "\(what): the server refused the credentials (401 \(message)); put USER:PASSWORD in the URL or run `convosync login URL`")
         case 403: throw StorageError(.permissionDenied, "\(what): forbidden (403 \(message))")
         case 413: throw StorageError(.io, "\(what): the server's body size limit is too small (413 \(message))")
         case 507: throw StorageError(.outOfSpace, "\(what): the server is out of space or over quota (507 \(message))")

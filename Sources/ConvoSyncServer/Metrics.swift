@@ -14,6 +14,7 @@ public final class ServerMetrics: Sendable {
     let bytesStored: Counter
     let sessionSaves: Counter
     let conflicts: Counter
+    let webSocketConnections: Gauge
 
     public init() {
         latency = registry.makeDurationHistogram(
@@ -27,6 +28,7 @@ public final class ServerMetrics: Sendable {
         bytesStored = registry.makeCounter(name: "convosync_stored_bytes_total", help: "Bytes of files written")
         sessionSaves = registry.makeCounter(name: "convosync_session_saves_total", help: "Session bundles whose ref moved")
         conflicts = registry.makeCounter(name: "convosync_ref_conflicts_total", help: "Saves answered 409 because the ref had moved on")
+        webSocketConnections = registry.makeGauge(name: "convosync_event_connections", help: "Open WebSocket event connections")
     }
 
     func request(method: String, status: Int, duration: Duration) {

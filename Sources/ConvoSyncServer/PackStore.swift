@@ -4,6 +4,7 @@ import Crypto
 public import Foundation
 #if canImport(Glibc)
 import Glibc
+import CoreFoundation  // owns `struct stat` once NIOSSL is in the build (MemberImportVisibility)
 #endif
 
 /// Why a request against the pack store failed, mapped to an HTTP status by the responder.
@@ -46,7 +47,7 @@ public struct RepositoryStore: Sendable {
     public func path(_ handle: Handle) -> String { root.appendingPathComponent(handle.relativePath).path }
 
     public func size(_ handle: Handle) -> Int? {
-        var st = stat()
+        var st = Glibc.stat()
         guard lstat(path(handle), &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         return Int(st.st_size)
     }

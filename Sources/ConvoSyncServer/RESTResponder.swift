@@ -3,6 +3,7 @@ public import ConvoSyncStorage
 public import Foundation
 public import Hummingbird
 import Logging
+import HTTPTypes
 import NIOCore
 import Prometheus
 
@@ -23,13 +24,17 @@ public struct RESTResponder: HTTPResponder {
     public typealias Context = BasicRequestContext
     let configuration: ServerConfiguration
     let users: UserStore
+    let tokens: TokenAuthority
+    let events: EventHub
     let metrics: ServerMetrics
     let usage: UsageTracker
     static let v2 = "application/vnd.x.restic.rest.v2"
 
-    public init(configuration: ServerConfiguration, users: UserStore, metrics: ServerMetrics = ServerMetrics()) {
+    public init(configuration: ServerConfiguration, users: UserStore, tokens: TokenAuthority, events: EventHub, metrics: ServerMetrics = ServerMetrics()) {
         self.configuration = configuration
         self.users = users
+        self.tokens = tokens
+        self.events = events
         self.metrics = metrics
         usage = UsageTracker(reposDirectory: configuration.dataDirectory.appendingPathComponent("repos"))
     }
@@ -45,8 +50,20 @@ public struct RESTResponder: HTTPResponder {
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         let start = ContinuousClock.now
-        let response = try await answer(request, context: context)
-        metrics.request(method: request.method.rawValue, status: response.status.code, duration: ContinuousClock.now - start)
+        // A request id in every log line of this request and in the answer's X-Request-Id;
+        // one the client sent is kept if it is short and plain.
+        let sent = request.headers[.requestID].flatMap { id in
+            id.count <= 64 && id.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } ? id : nil
+        }
+        let id = sent ?? String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        var context = context
+        context.logger[metadataKey: "request"] = "\(id)"
+        var response = try await answer(request, context: context)
+        response.headers[.requestID] = id
+        let duration = ContinuousClock.now - start
+        metrics.request(method: request.method.rawValue, status: response.status.code, duration: duration)
+        // Method, path (file names are content hashes), status and time: never a header or a body.
+        context.logger.info("\(request.method) \(request.uri.path) \(response.status.code)", metadata: ["ms": "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)"])
         return response
     }
 
@@ -62,7 +79,7 @@ public struct RESTResponder: HTTPResponder {
             case .insufficientStorage: .init(code: 507, reasonPhrase: "Insufficient Storage")
             case .io: .internalServerError
             }
-            context.logger.info("\(request.method) \(request.uri.path) -> \(status.code): \(error.message)")
+            context.logger.info("refused: \(error.message)")
             return Self.text(status, error.message)
         }
     }
@@ -86,33 +103,27 @@ public struct RESTResponder: HTTPResponder {
             api = true
             parts.removeFirst(2)
         }
-        guard parts.count >= 2, UserStore.isValidName(parts[0]), UserStore.isValidName(parts[1]) else {
+        let account = api && parts.first == "account"
+        guard account || (parts.count >= 2 && UserStore.isValidName(parts[0]) && UserStore.isValidName(parts[1])) else {
             throw StoreError(.notFound, "no such path; repositories live at /USER/REPO/")
         }
-        // Authentication: basic, and only the user's own repositories.
-        guard let (user, password) = Self.basicCredentials(request.headers[.authorization]) else {
-            return Self.text(.unauthorized, "authentication required", headers: [.wwwAuthenticate: "Basic realm=\"convosync\""])
+        let principal: Principal
+        switch await authenticate(request, passwordOnly: account && parts.count == 2 && parts[1] == "login") {
+        case .success(let p): principal = p
+        case .failure(let refusal): return refusal.response
         }
-        switch users.check(user, password: password) {
-        case .ok: break
-        case .wrong:
-            metrics.failedLogins.increment()
-            return Self.text(.unauthorized, "wrong user name or password", headers: [.wwwAuthenticate: "Basic realm=\"convosync\""])
-        case .lockedOut: return Self.text(.tooManyRequests, "too many failed logins for \(user); wait a minute")
-        }
-        guard user == parts[0] else { throw StoreError(.forbidden, "\(user) may not access /\(parts[0])/") }
+        if account { return try await accountRequest(request, path: Array(parts.dropFirst()), principal: principal, context: context) }
+        guard principal.user == parts[0] else { throw StoreError(.forbidden, "\(principal.user) may not access /\(parts[0])/") }
 
         let store = RepositoryStore(root: configuration.dataDirectory.appendingPathComponent("repos/\(parts[0])/\(parts[1])"))
         let rest = Array(parts.dropFirst(2))
         let method = request.method
         if api {
             guard store.exists else { throw StoreError(.notFound, "no repository /\(parts[0])/\(parts[1])/") }
-            switch (method, rest) {
-            case (.post, ["sessions", "save"]): return try await saveBundle(request, store: store)
-            default: throw StoreError(.notFound, "no such API endpoint")
-            }
+            return try await sessionRequest(request, path: rest, store: store, principal: principal, context: context)
         }
-
+        let type = rest.count >= 1 ? FileType(rawValue: rest[0]) : nil
+        try principal.require(Self.scope(for: method, type: type))
         // The repository itself.
         if rest.isEmpty || rest == [""] {
             guard method == .post else { throw StoreError(.forbidden, "only POST ?create=true is allowed on a repository") }
@@ -121,7 +132,7 @@ public struct RESTResponder: HTTPResponder {
             return Self.text(.ok, "created")
         }
         if rest == ["config"] {
-            return try await file(.config, request: request, store: store)
+            return try await file(.config, request: request, store: store, principal: principal)
         }
         guard let type = FileType(rawValue: rest[0]), type != .config else { throw StoreError(.notFound, "no file type '\(rest[0].prefix(40))'") }
         if rest.count == 2 && rest[1].isEmpty {
@@ -131,7 +142,7 @@ public struct RESTResponder: HTTPResponder {
         guard rest.count == 2 else { throw StoreError(.notFound, "no such path") }
         let handle: Handle
         do { handle = try Handle(type, name: rest[1]) } catch { throw StoreError(.badRequest, "\(error)") }
-        return try await file(handle, request: request, store: store)
+        return try await file(handle, request: request, store: store, principal: principal)
     }
 
     func list(_ type: FileType, store: RepositoryStore, v2: Bool) throws -> Response {
@@ -145,7 +156,7 @@ public struct RESTResponder: HTTPResponder {
         return Response(status: .ok, headers: [.contentType: v2 ? Self.v2 : "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
     }
 
-    func file(_ handle: Handle, request: Request, store: RepositoryStore) async throws -> Response {
+    func file(_ handle: Handle, request: Request, store: RepositoryStore, principal: Principal) async throws -> Response {
         switch request.method {
         case .head:
             guard let size = store.size(handle) else { throw StoreError(.notFound, "\(handle) does not exist") }
@@ -177,7 +188,7 @@ public struct RESTResponder: HTTPResponder {
             if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
                 throw StoreError(.tooLarge, "the body (\(length) bytes) is larger than the \(configuration.maxBodySize)-byte limit")
             }
-            let user = String(store.root.deletingLastPathComponent().lastPathComponent)
+            let user = principal.user
             try checkQuota(user, incoming: request.headers[.contentLength].flatMap(Int.init) ?? 0)
             let upload = try store.upload(handle, limit: limit)
             for try await buffer in request.body {
@@ -201,74 +212,14 @@ public struct RESTResponder: HTTPResponder {
             }
             let size = store.size(handle) ?? 0
             try store.remove(handle)
-            usage.add(String(store.root.deletingLastPathComponent().lastPathComponent), -size)
+            usage.add(principal.user, -size)
+            if handle.type != .lock {
+                users.audit("delete", user: principal.user, device: principal.device, detail: "\(store.root.lastPathComponent)/\(handle.relativePath)")
+            }
             return Self.text(.ok, "deleted")
         default:
             throw StoreError(.forbidden, "\(request.method) is not allowed here")
         }
-    }
-
-    /// `POST /api/v1/<user>/<repo>/sessions/save`: a bundle of files (Format/API.md §Save),
-    /// stored write-once and hash-checked like single uploads; a final `refs` entry is applied
-    /// last as a compare-and-swap. 200 when everything is stored and the ref moved; 409 with
-    /// the current head (JSON) when the ref had moved on, the files staying stored.
-    func saveBundle(_ request: Request, store: RepositoryStore) async throws -> Response {
-        var reader = BundleReader(body: request.body.makeAsyncIterator())
-        guard try await reader.bytes(5) == BundleFormat.header() else { throw StoreError(.badRequest, "not a bundle (magic CSBN, version 1)") }
-        var stored = 0
-        var total = 0
-        while true {
-            let typeLength = Int(try await reader.bytes(1)[0])
-            if typeLength == 0 { break }
-            let typeName = String(decoding: try await reader.bytes(typeLength), as: UTF8.self)
-            let name = String(decoding: try await reader.bytes(Int(try await reader.bytes(1)[0])), as: UTF8.self)
-            let wide = try await reader.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            guard wide <= UInt64(configuration.maxBodySize) else {
-                throw StoreError(.tooLarge, "a bundle entry of \(wide) bytes is larger than the \(configuration.maxBodySize)-byte limit")
-            }
-            let size = Int(wide)
-            guard let type = FileType(rawValue: typeName), type != .config, type != .key, type != .lock else {
-                throw StoreError(.badRequest, "a bundle may not carry '\(typeName.prefix(20))' files")
-            }
-            let handle: Handle
-            do { handle = try Handle(type, name: name) } catch { throw StoreError(.badRequest, "\(error)") }
-            total += size
-            guard size <= configuration.maxBodySize, total <= configuration.maxBodySize else {
-                throw StoreError(.tooLarge, "the bundle is larger than the \(configuration.maxBodySize)-byte limit")
-            }
-            if type == .ref {
-                guard size == 64 else { throw StoreError(.badRequest, "a ref holds a session file's name: 64 hex digits") }
-                let target = try await reader.bytes(size)
-                guard Handle.isValidName(String(decoding: target, as: UTF8.self)) else { throw StoreError(.badRequest, "a ref holds a session file's name: 64 hex digits") }
-                guard try await reader.bytes(1) == [0] else { throw StoreError(.badRequest, "the ref must be the bundle's last entry") }
-                guard store.size(handle) == nil else {
-                    metrics.conflicts.increment()
-                    return try conflict(handle, store: store)
-                }
-                let upload = try store.upload(handle, limit: 64)
-                try target.withUnsafeBytes { try upload.write($0) }
-                do { try upload.commit(verifyHash: false) } catch let e as StoreError where e.kind == .exists {
-                    metrics.conflicts.increment()
-                    return try conflict(handle, store: store)
-                }
-                metrics.sessionSaves.increment()
-                return Self.json(.ok, ["stored": stored, "ref": handle.name])
-            }
-            if store.size(handle) != nil {
-                try await reader.skip(size)  // content-addressed: the same name holds the same bytes
-                continue
-            }
-            let user = String(store.root.deletingLastPathComponent().lastPathComponent)
-            try checkQuota(user, incoming: size)
-            let upload = try store.upload(handle, limit: configuration.maxBodySize)
-            try await reader.stream(size) { try upload.write($0) }
-            if try commitIfNew(upload) {
-                usage.add(user, size)
-                metrics.stored(bytes: size)
-                stored += 1
-            }
-        }
-        return Self.json(.ok, ["stored": stored])
     }
 
     /// Commits a hash-checked upload; false when a concurrent writer stored the same name first
@@ -360,4 +311,8 @@ struct BundleReader {
         }
         buffer.discardReadBytes()
     }
+}
+
+extension HTTPField.Name {
+    static let requestID = Self("X-Request-Id")!  // invariant: a valid header name
 }

@@ -13,9 +13,12 @@ import GRDB
 public final class UserStore: @unchecked Sendable {
     let db: DatabaseQueue
     let kdf: KDFParameters
-    private let lock = NSLock()
+    let lock = NSLock()
     private var verified: [String: Date] = [:]
     private var failures: [String: [Date]] = [:]
+    var activeDevices: [String: Date] = [:]
+    /// How long a device found active is remembered (revocations from this process apply at once).
+    static let deviceCacheFor: TimeInterval = 10
     public static let maxFailures = 10
     public static let failureWindow: TimeInterval = 60
     /// How long a verified password is remembered; a `user passwd`/`user remove` run in another
@@ -38,6 +41,8 @@ public final class UserStore: @unchecked Sendable {
                         created TEXT NOT NULL
                     )
                     """)
+                try db.execute(sql: Self.deviceSchema)
+                try db.execute(sql: Self.auditSchema)
             }
         } catch {
             throw StoreError(.io, "cannot open the account database \(path): \(error)")
@@ -59,8 +64,12 @@ public final class UserStore: @unchecked Sendable {
         return "scrypt$\(kdf.n)$\(kdf.r)$\(kdf.p)$\(Hex.encode(salt))$\(key.withUnsafeBytes { Hex.encode(Array($0)) })"
     }
 
+    /// Names that would collide with the API's own paths (`/api/v1/…`, `/api/v1/account/…`).
+    public static let reservedNames: Set<String> = ["api", "account", "healthz", "metrics"]
+
     public func add(_ name: String, password: String) throws {
         guard Self.isValidName(name) else { throw StoreError(.badRequest, "'\(name)' is not a valid user name (1-64 letters, digits, '-', '_', '.')") }
+        guard !Self.reservedNames.contains(name) else { throw StoreError(.badRequest, "'\(name)' is reserved for the server's own paths; choose another name") }
         guard password.count >= 8 else { throw StoreError(.badRequest, "the password must have at least 8 characters") }
         let encoded = try hash(password)
         do {
@@ -70,6 +79,7 @@ public final class UserStore: @unchecked Sendable {
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw StoreError(.exists, "user \(name) exists already")
         }
+        audit("user-added", user: name)
     }
 
     public func setPassword(_ name: String, password: String) throws {
@@ -81,15 +91,22 @@ public final class UserStore: @unchecked Sendable {
         }
         guard changed == 1 else { throw StoreError(.notFound, "no user \(name)") }
         lock.withLock { verified = verified.filter { !$0.key.hasPrefix(name + "\0") } }
+        audit("password-changed", user: name)
     }
 
     public func remove(_ name: String) throws {
         let changed = try db.write { db -> Int in
             try db.execute(sql: "DELETE FROM users WHERE name = ?", arguments: [name])
-            return db.changesCount
+            let changed = db.changesCount
+            try db.execute(sql: "DELETE FROM devices WHERE user = ?", arguments: [name])
+            return changed
         }
         guard changed == 1 else { throw StoreError(.notFound, "no user \(name)") }
-        lock.withLock { verified = verified.filter { !$0.key.hasPrefix(name + "\0") } }
+        lock.withLock {
+            verified = verified.filter { !$0.key.hasPrefix(name + "\0") }
+            activeDevices = [:]
+        }
+        audit("user-removed", user: name)
     }
 
     public struct User: Sendable, Codable {
@@ -112,12 +129,24 @@ public final class UserStore: @unchecked Sendable {
         let state: Check? = lock.withLock {
             if let until = verified[cacheKey], until > now { return .ok }
             let recent = (failures[name] ?? []).filter { now.timeIntervalSince($0) < Self.failureWindow }
-            failures[name] = recent
+            failures[name] = recent.isEmpty ? nil : recent
+            if failures.count > 10_000 {
+                // Bounded memory under a spray of user names: forget windows that have passed.
+                failures = failures.filter { $0.value.contains { now.timeIntervalSince($0) < Self.failureWindow } }
+            }
+            if verified.count > 10_000 { verified = verified.filter { $0.value > now } }
             return recent.count >= Self.maxFailures ? .lockedOut : nil
         }
         if let state { return state }
         let stored = try? db.read { db in try String.fetchOne(db, sql: "SELECT password FROM users WHERE name = ?", arguments: [name]) }
-        let ok = stored.flatMap { $0 }.map { verify(password, against: $0) } ?? false
+        let ok: Bool
+        if let encoded = stored.flatMap({ $0 }) {
+            ok = verify(password, against: encoded)
+        } else {
+            // An unknown user costs the same scrypt run, so timing does not tell which names exist.
+            _ = try? hash(password)
+            ok = false
+        }
         lock.withLock {
             if ok {
                 verified[cacheKey] = now.addingTimeInterval(Self.verifiedFor)

@@ -24,9 +24,12 @@ struct ServerCommand: AsyncParsableCommand {
               DATABASE_URL               sqlite:PATH for the account database (default DIR/convosync.sqlite)
               CONVOSYNC_DATA_DIR         default for --data-dir
               CONVOSYNC_USER_QUOTA       default for --user-quota
+              JWT_SECRET                 key for device tokens, 32+ characters (default: generated into DIR/jwt-secret)
+              MAX_DEVICES_PER_USER       default for --max-devices (5)
+              MAX_CONVERSATION_SIZE      default for --max-conversation-size (no limit)
               CONVOSYNC_SCRYPT_N         scrypt cost for new password hashes (tests only)
             """,
-        subcommands: [Serve.self, UserCommand.self])
+        subcommands: [Serve.self, UserCommand.self, Audit.self])
 }
 
 struct DataOptions: ParsableArguments {
@@ -64,6 +67,11 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Refuse deletes (except of locks): clients can add but never remove data.") var appendOnly = false
     @Option(help: "Largest request body in bytes (default 268435456).") var maxBodySize: Int?
     @Option(help: "Bytes each user may store, e.g. 10GB (env: CONVOSYNC_USER_QUOTA; default: no limit).") var userQuota: String?
+    @Option(help: "Active devices (logins) per user (env: MAX_DEVICES_PER_USER; default 5; 0: no limit).") var maxDevices: Int?
+    @Option(help: "Bytes one conversation's saves may add up to, e.g. 10MB (env: MAX_CONVERSATION_SIZE; default: no limit).") var maxConversationSize: String?
+    @Option(help: "Days a device token lasts unless the login asks otherwise (default 90).") var tokenDays: Int = 90
+    @Option(help: "PEM certificate chain: serve HTTPS (needs --tls-key).") var tlsCert: String?
+    @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
 
     func run() async throws {
         var config = data.configuration
@@ -81,10 +89,25 @@ struct Serve: AsyncParsableCommand {
             guard let bytes = Self.parseSize(text) else { throw ValidationError("'\(text)' is not a size (e.g. 500MB, 10GB, 1073741824)") }
             config.userQuota = bytes
         }
+        if let n = maxDevices ?? data.environment["MAX_DEVICES_PER_USER"].flatMap(Int.init) {
+            guard n >= 0 else { throw ValidationError("--max-devices must be 0 (no limit) or more") }
+            config.maxDevicesPerUser = n == 0 ? nil : n
+        }
+        if let text = maxConversationSize ?? data.environment["MAX_CONVERSATION_SIZE"] {
+            guard let bytes = Self.parseSize(text) else { throw ValidationError("'\(text)' is not a size (e.g. 10MB)") }
+            config.maxConversationSize = bytes
+        }
+        guard (1...3650).contains(tokenDays) else { throw ValidationError("--token-days must be 1…3650") }
+        config.tokenLifetimeDays = tokenDays
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        config.tlsCertificate = tlsCert
+        config.tlsKey = tlsKey
+        config.jwtSecret = data.environment["JWT_SECRET"]
         let users = try data.users()
         let (host, dir) = (config.host, config.dataDirectory.path)
-        let app = try ConvoSyncServer.application(config, users: users) { port in
-            FileHandle.standardOutput.write(Data("convosync-server listening on http://\(host):\(port) (data: \(dir))\n".utf8))
+        let scheme = tlsCert == nil ? "http" : "https"
+        let app = try await ConvoSyncServer.application(config, users: users) { port in
+            FileHandle.standardOutput.write(Data("convosync-server listening on \(scheme)://\(host):\(port) (data: \(dir))\n".utf8))
         }
         try await app.runService()
     }
@@ -160,6 +183,28 @@ struct UserCommand: AsyncParsableCommand {
         func run() async throws {
             try data.users().setPassword(name, password: try UserCommand.password())
             print("changed the password of \(name)")
+        }
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the audit log: logins, failed logins, device revocations, deletions.",
+        discussion: "EXAMPLE:\n  convosync-server audit --data-dir /srv/convosync --user alice --limit 20")
+    @OptionGroup var data: DataOptions
+    @Option(help: "Only this user's entries.") var user: String?
+    @Option(help: "At most this many entries, newest first.") var limit = 100
+    @Flag var json = false
+    func run() async throws {
+        let entries = try data.users().auditLog(user: user, limit: limit)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(entries), as: UTF8.self))
+        } else {
+            for e in entries {
+                print([e.time, e.user, e.device ?? "-", e.action, e.detail, e.address ?? ""].joined(separator: "  "))
+            }
         }
     }
 }

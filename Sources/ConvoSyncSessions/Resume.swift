@@ -13,6 +13,9 @@ public struct ResumeOptions: Sendable {
     public var force = false
     public var homes: AgentHomes
     public var stateDirectory: String
+    /// Called with the chosen session before its files are read (the session API fetches
+    /// them into the local mirror here, in one request).
+    public var prepare: (@Sendable (SessionID) async throws -> Void)?
 
     public init(directory: String, environment: [String: String]) {
         self.directory = directory
@@ -71,6 +74,10 @@ public struct SessionResumer {
         } else {
             let latest = try await SessionCatalog.latest(repository, repositoryKey: repositoryKey)
             (sessionID, session, head) = (latest.id, latest.session, latest.head)
+        }
+        if let prepare = options.prepare {
+            try await prepare(sessionID)
+            await repository.reloadIndex()
         }
         if let repositoryKey, let saved = session.code.repository, saved != repositoryKey, !options.force {
             throw ConvoSyncError(.unsafeCodeState, "session \(sessionID.short) belongs to \(saved), but this checkout's remote is \(repositoryKey); run resume in a clone of that project, or pass --force")

@@ -178,6 +178,18 @@ public struct SessionSaver {
             terminal: .init(cwd: launch, shell: options.environment["SHELL"], environment: Self.recordedEnvironment(options.environment)))
         let (sessionID, sessionBytes) = try await repository.store(record, compression: options.compression)
 
+        if let sink = repository.backend as? any SessionManifestSink {
+            // Over the session API: tell the server which stored files this session reuses.
+            let index = try await repository.masterIndex()
+            var needs: Set<Handle> = []
+            for blob in backup.reusedBlobs {
+                guard let location = index.location(of: blob) else { continue }
+                needs.insert(Handle(.pack, id: location.pack))
+                if let file = index.indexFile(of: location.pack) { needs.insert(Handle(.index, id: file)) }
+            }
+            await sink.declareManifest(session: sessionID.hex, parent: basisID, needs: needs.sorted { $0.relativePath < $1.relativePath })
+        }
+
         // The commit point: move the ref from the version this device knows.
         var expected = known?.version ?? 0
         if let head, head.version != expected, let headSession, staged.hasPrefix(headSession.conversation) {

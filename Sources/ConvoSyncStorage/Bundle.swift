@@ -15,11 +15,19 @@ public enum BundleFormat {
     public static let version: UInt8 = 1
     public static let contentType = "application/vnd.convosync.bundle.v1"
 
+    /// The entry type of a save's manifest: named by its session, holding JSON
+    /// `{"parent": SESSION|null, "needs": ["type/name", …]}` (Format/API.md §Manifest).
+    public static let manifestType = "manifest"
+
     public static func header() -> [UInt8] { magic + [version] }
 
     public static func entryHeader(_ handle: Handle, size: Int) -> [UInt8] {
-        let type = Array(handle.type.rawValue.utf8)
-        let name = Array(handle.name.utf8)
+        entryHeader(type: handle.type.rawValue, name: handle.name, size: size)
+    }
+
+    public static func entryHeader(type typeName: String, name nameText: String, size: Int) -> [UInt8] {
+        let type = Array(typeName.utf8)
+        let name = Array(nameText.utf8)
         var out: [UInt8] = [UInt8(type.count)] + type + [UInt8(name.count)] + name
         for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: UInt64(size) >> UInt64(shift))) }
         return out
@@ -36,4 +44,10 @@ public enum BundleFormat {
         }
         return out + end
     }
+}
+
+/// A backend that can carry a save's manifest to the server (Format/API.md §Manifest): the
+/// session's parent and the files it reuses, so a later resume is answered in one response.
+public protocol SessionManifestSink: Sendable {
+    func declareManifest(session: String, parent: String?, needs: [Handle]) async
 }

@@ -131,11 +131,14 @@ public final class TwoDevices: @unchecked Sendable {
 
     public func state(_ device: Device) -> String { DeviceState.directory(environment: device.environment) }
 
-    public func resume(_ device: Device, session: String? = nil, force: Bool = false) async throws -> ResumeResult {
+    public func resume(
+        _ device: Device, session: String? = nil, force: Bool = false, from repo: Repository? = nil, configure: (inout ResumeOptions) -> Void = { _ in }
+    ) async throws -> ResumeResult {
         var options = ResumeOptions(directory: device.checkout, environment: device.environment)
         options.session = session
         options.force = force
-        return try await SessionResumer(repository: repository, options: options).run()
+        configure(&options)
+        return try await SessionResumer(repository: repo ?? repository, options: options).run()
     }
 
     public func read(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }

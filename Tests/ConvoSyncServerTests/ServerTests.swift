@@ -21,20 +21,25 @@ final class TestServer: @unchecked Sendable {
     let task: Task<Void, any Error>
     var base: String { "http://127.0.0.1:\(port)" }
 
-    init(appendOnly: Bool = false, maxBodySize: Int = 64 << 20, userQuota: Int? = nil, logger: Logger? = nil) async throws {
+    init(
+        appendOnly: Bool = false, maxBodySize: Int = 64 << 20, userQuota: Int? = nil, maxDevices: Int? = 5, maxConversationSize: Int? = nil,
+        logger: Logger? = nil
+    ) async throws {
         dir = try TemporaryDirectory()
         var config = ServerConfiguration(dataDirectory: dir.url.appendingPathComponent("data"))
         config.port = 0
         config.appendOnly = appendOnly
         config.maxBodySize = maxBodySize
         config.userQuota = userQuota
+        config.maxDevicesPerUser = maxDevices
+        config.maxConversationSize = maxConversationSize
         try ConvoSyncServer.prepare(config)
         users = try UserStore(path: config.databasePath, kdf: .insecureTesting)
         try users.add("alice", password: "alice-password")
         try users.add("bob", password: "bob-password")
         try users.add("carol", password: "carol-password")
         let (stream, continuation) = AsyncStream<Int>.makeStream()
-        let app = try ConvoSyncServer.application(config, users: users, logger: logger) { port in continuation.yield(port) }
+        let app = try await ConvoSyncServer.application(config, users: users, logger: logger) { port in continuation.yield(port) }
         task = Task { try await app.run() }
         var iterator = stream.makeAsyncIterator()
         guard let bound = await iterator.next() else { throw TestFailure("the server did not start") }
@@ -49,6 +54,13 @@ final class TestServer: @unchecked Sendable {
         task.cancel()
         _ = await task.result
         dir.cleanup()
+    }
+
+    /// Writes requests' total count from /metrics.
+    func requestCount() async throws -> Int {
+        let text = String(decoding: try await request(.GET, "/metrics", auth: nil).1, as: UTF8.self)
+        return text.split(separator: "\n").filter { $0.hasPrefix("convosync_requests_total") }
+            .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +).rounded().toInt
     }
 
     /// Sends raw bytes over a socket (for requests an HTTP client will not send) and returns
@@ -75,10 +87,17 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// One raw HTTP request.
-    func request(_ method: HTTPMethod, _ path: String, auth: (String, String)? = ("alice", "alice-password"), body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> (Int, [UInt8], HTTPHeaders) {
+    func request(
+        _ method: HTTPMethod, _ path: String, auth: (String, String)? = ("alice", "alice-password"), bearer: String? = nil, body: [UInt8]? = nil,
+        headers: [(String, String)] = []
+    ) async throws -> (Int, [UInt8], HTTPHeaders) {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
-        if let auth { request.headers.add(name: "Authorization", value: "Basic " + Data("\(auth.0):\(auth.1)".utf8).base64EncodedString()) }
+        if let bearer {
+            request.headers.add(name: "Authorization", value: "Bearer " + bearer)
+        } else if let auth {
+            request.headers.add(name: "Authorization", value: "Basic " + Data("\(auth.0):\(auth.1)".utf8).base64EncodedString())
+        }
         for (k, v) in headers { request.headers.add(name: k, value: v) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))

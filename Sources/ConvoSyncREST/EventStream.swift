@@ -1,0 +1,60 @@
+import ConvoSyncStorage
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// "A session was saved", as the server's WebSocket sends it (Format/API.md §Events).
+public struct SavedEvent: Codable, Sendable, Equatable {
+    public var type: String
+    public var repository: String
+    public var ref: String
+    public var version: Int
+    public var session: String
+}
+
+/// The server's event stream (`/api/v1/account/events`) for the account a repository URL
+/// authenticates as.
+public enum EventStream {
+    /// Connects and calls `handler` for each event until it answers false or the server closes
+    /// the connection. Calls `connected` once the WebSocket is open.
+    public static func listen(
+        url: String, credentials: CredentialStore?, connected: @escaping @Sendable () async -> Void = {},
+        handler: @escaping @Sendable (SavedEvent) async throws -> Bool
+    ) async throws {
+        let raw = url.hasPrefix("rest:") ? String(url.dropFirst(5)) : url
+        guard let origin = CredentialStore.origin(raw), let components = URLComponents(string: raw) else {
+            throw StorageError(.invalidName, "'\(RESTBackend.redact(url))' is not an http(s) URL")
+        }
+        var headers = HTTPFields()
+        if let user = components.user {
+            let password = components.password ?? ""
+            headers[.authorization] = "Basic " + Data("\(user.removingPercentEncoding ?? user):\(password.removingPercentEncoding ?? password)".utf8).base64EncodedString()
+        } else if let entry = credentials?.entry(for: raw) {
+            headers[.authorization] = "Bearer " + entry.token
+        } else {
+            throw StorageError(.permissionDenied, "no credentials for \(origin): put USER:PASSWORD in the URL or run `convosync login \(origin)`")
+        }
+        let wsURL = (origin.hasPrefix("https") ? "wss" : "ws") + origin.drop(while: { $0 != ":" }) + "/api/v1/account/events"
+        var logger = Logger(label: "convosync.events")
+        logger.logLevel = .error
+        let decoder = JSONDecoder()
+        do {
+            try await WebSocketClient.connect(url: wsURL, configuration: .init(additionalHeaders: headers), logger: logger) { inbound, outbound, _ in
+                await connected()
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    guard case .text(let text) = message, let event = try? decoder.decode(SavedEvent.self, from: Data(text.utf8)) else { continue }
+                    if try await !handler(event) { break }
+                }
+                try? await outbound.close(.normalClosure, reason: nil)
+            }
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError(.unavailable, "cannot follow events at \(origin): \(error) (401 means the credentials were refused; run `convosync login \(origin)`)")
+        }
+    }
+}
+

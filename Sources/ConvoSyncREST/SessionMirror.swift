@@ -1,0 +1,114 @@
+import ConvoSyncFormat
+public import ConvoSyncStorage
+import Crypto
+public import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A device's local copy of the server files its sessions need, filled through the session
+/// API in at most two requests (Format/API.md §Resume):
+///
+/// 1. `GET sessions`: the config, key files, and every conversation's head with its
+///    (encrypted) session file, written into the mirror;
+/// 2. `POST sessions/resume` with the session chosen and the names the mirror holds: one
+///    bundle with every file that session needs and the mirror lacks.
+///
+/// The mirror is a LocalBackend in the cache directory, so a resume then runs entirely on
+/// local files. Every received file is checked against its name (SHA-256) before it is kept.
+public struct SessionMirror: Sendable {
+    public let remote: RESTBackend
+    public let local: LocalBackend
+
+    /// The server has no session API (restic's rest-server, rclone) or the session has no
+    /// manifest: read the repository file by file instead.
+    public struct Unsupported: Error, Sendable { public var reason: String }
+
+    public init(remote: RESTBackend, cacheDirectory: URL) {
+        self.remote = remote
+        // One mirror per repository URL (credentials are not part of `location`).
+        let key = Hex.encode(Array(SHA256.hash(data: Array(remote.location.utf8)))).prefix(16)
+        local = LocalBackend(path: cacheDirectory.appendingPathComponent("mirrors/\(key)").path)
+    }
+
+    /// Request 1: heads, sessions, config and keys into the mirror.
+    public func fetchHeads() async throws {
+        guard let api = remote.apiBase else { throw Unsupported(reason: "\(remote.location) is not a /USER/REPO/ URL") }
+        let reply = try await remote.send(.GET, api + "sessions", what: "list sessions")
+        if reply.status.code == 404 && !String(decoding: reply.body.prefix(200), as: UTF8.self).contains("no repository") {
+            throw Unsupported(reason: "the server has no session API")
+        }
+        try remote.check(reply, "list sessions")
+        guard let object = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any] else {
+            throw StorageError(.io, "list sessions: the server's answer is not JSON")
+        }
+        if let config = (object["config"] as? String).flatMap({ Data(base64Encoded: $0) }) {
+            try await keep(.config, Array(config), verify: false)
+        }
+        for key in object["keys"] as? [[String: Any]] ?? [] {
+            guard let name = key["name"] as? String, let data = (key["data"] as? String).flatMap({ Data(base64Encoded: $0) }) else { continue }
+            try await keep(try Handle(.key, name: name), Array(data), verify: true)
+        }
+        for head in object["heads"] as? [[String: Any]] ?? [] {
+            guard let ref = head["ref"] as? String, let version = head["version"] as? Int, let session = head["session"] as? String,
+                  let refHandle = try? Handle.ref(ref, version: version)
+            else { continue }
+            if let data = (head["data"] as? String).flatMap({ Data(base64Encoded: $0) }) {
+                try await keep(try Handle(.session, name: session), Array(data), verify: true)
+            }
+            try await keep(refHandle, Array(session.utf8), verify: false)
+        }
+    }
+
+    /// Request 2: every file `session` needs that the mirror lacks. Returns files and bytes received.
+    @discardableResult
+    public func fetch(session: String) async throws -> (files: Int, bytes: Int) {
+        guard let api = remote.apiBase else { throw Unsupported(reason: "\(remote.location) is not a /USER/REPO/ URL") }
+        var have: [String] = []
+        for type in [FileType.pack, .index, .snapshot, .session] {
+            have += try local.list(type).map(\.handle.relativePath)
+        }
+        let body = try JSONSerialization.data(withJSONObject: ["session": session, "have": have] as [String: Any])
+        let reply = try await remote.send(.POST, api + "sessions/resume", body: Array(body), headers: [("Content-Type", "application/json")], what: "resume session")
+        if reply.status.code == 404 && String(decoding: reply.body.prefix(200), as: UTF8.self).contains("manifest") {
+            throw Unsupported(reason: "session \(session.prefix(8)) was not saved through the session API")
+        }
+        try remote.check(reply, "resume session")
+        return try await unpack(reply.body)
+    }
+
+    /// Writes a bundle's entries into the mirror, checking each name against its content.
+    func unpack(_ bundle: [UInt8]) async throws -> (files: Int, bytes: Int) {
+        var reader = ByteBuffer(bytes: bundle)
+        guard reader.readBytes(length: 5) == BundleFormat.header() else { throw StorageError(.io, "resume: the answer is not a bundle") }
+        var files = 0
+        var bytes = 0
+        while true {
+            guard let typeLength = reader.readInteger(as: UInt8.self) else { throw StorageError(.io, "resume: the bundle ends early") }
+            if typeLength == 0 { break }
+            guard let type = reader.readString(length: Int(typeLength)), let nameLength = reader.readInteger(as: UInt8.self),
+                  let name = reader.readString(length: Int(nameLength)), let size = reader.readInteger(endianness: .big, as: UInt64.self),
+                  size <= UInt64(reader.readableBytes), let data = reader.readBytes(length: Int(size)),
+                  let fileType = FileType(rawValue: type)
+            else { throw StorageError(.io, "resume: the bundle is malformed or ends early") }
+            let handle = try Handle(fileType, name: name)
+            try await keep(handle, data, verify: fileType != .ref)
+            files += 1
+            bytes += data.count
+        }
+        return (files, bytes)
+    }
+
+    func keep(_ handle: Handle, _ data: [UInt8], verify: Bool) async throws {
+        if verify && Hex.encode(Array(SHA256.hash(data: data))) != handle.name {
+            throw StorageError(.io, "\(handle) from the server does not match its name; the server or the network damaged it")
+        }
+        if (try? local.stat(handle)) != nil { return }
+        try await store(handle, data)
+    }
+
+    private func store(_ handle: Handle, _ data: [UInt8]) async throws {
+        do { try local.save(handle, data: data) } catch let error as StorageError where error.code == .alreadyExists {
+            return  // another process wrote the same content-addressed file first
+        }
+    }
+}

@@ -1,0 +1,156 @@
+import Prometheus
+import Logging
+public import ConvoSyncFormat
+import ConvoSyncStorage
+public import Foundation
+public import Hummingbird
+import HTTPTypes
+import NIOCore
+
+/// Who a request is from and what it may do.
+public struct Principal: Sendable {
+    public var user: String
+    /// The device id when a device token authenticated the request; nil for the password.
+    public var device: String?
+    public var scopes: Set<Scope>
+
+    func require(_ scope: Scope) throws {
+        guard scopes.contains(scope) else {
+            throw StoreError(.forbidden, "this device token lacks the '\(scope.rawValue)' scope; log in again with `convosync login --scope \(Scope.text(scopes.union([scope])).replacingOccurrences(of: " ", with: ","))`")
+        }
+    }
+}
+
+/// A refused authentication, as the answer to send.
+struct Refusal: Error {
+    var response: Response
+    static func unauthorized(_ message: String) -> Refusal {
+        Refusal(response: RESTResponder.text(.unauthorized, message, headers: [.wwwAuthenticate: "Basic realm=\"convosync\""]))
+    }
+}
+
+extension RESTResponder {
+    /// The scope a pack-API request needs: reads need `read`; writes and lock deletes need
+    /// `append`; every other delete needs `maintenance` (so a default token is append-only).
+    static func scope(for method: HTTPRequest.Method, type: FileType?) -> Scope {
+        switch method {
+        case .get, .head: .read
+        case .delete: type == .lock ? .append : .maintenance
+        default: .append
+        }
+    }
+
+    /// Checks `Authorization`: `Bearer <device token>`, or basic with the account password or a
+    /// device token as the password (what restic sends for `rest:http://USER:TOKEN@…`).
+    func authenticate(_ request: Request, passwordOnly: Bool = false) async -> Result<Principal, Refusal> {
+        await authenticate(authorization: request.headers[.authorization], passwordOnly: passwordOnly, address: nil)
+    }
+
+    func authenticate(authorization header: String?, passwordOnly: Bool, address: String?) async -> Result<Principal, Refusal> {
+        if let header, header.lowercased().hasPrefix("bearer ") {
+            guard !passwordOnly else { return .failure(.unauthorized("logging in needs the account password (basic authentication), not a token")) }
+            return await verifyToken(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), user: nil)
+        }
+        guard let (user, password) = Self.basicCredentials(header) else { return .failure(.unauthorized("authentication required")) }
+        if TokenAuthority.looksLikeToken(password) {
+            guard !passwordOnly else { return .failure(.unauthorized("logging in needs the account password, not a token")) }
+            return await verifyToken(password, user: user)
+        }
+        switch users.check(user, password: password) {
+        case .ok:
+            return .success(Principal(user: user, device: nil, scopes: Set(Scope.allCases)))
+        case .wrong:
+            metrics.failedLogins.increment()
+            if passwordOnly { users.audit("login-failed", user: user, address: address) }
+            return .failure(.unauthorized("wrong user name or password"))
+        case .lockedOut:
+            return .failure(Refusal(response: Self.text(.tooManyRequests, "too many failed logins for \(user); wait a minute")))
+        }
+    }
+
+    func verifyToken(_ token: String, user: String?) async -> Result<Principal, Refusal> {
+        let claims: TokenAuthority.Token
+        do { claims = try await tokens.verify(token) } catch {
+            metrics.failedLogins.increment()
+            switch error {
+            case .expired: return .failure(.unauthorized("the device token has expired; run `convosync login URL` again"))
+            case .malformed: return .failure(.unauthorized("the device token is not valid on this server; run `convosync login URL` again"))
+            }
+        }
+        if let user, user != claims.user { return .failure(.unauthorized("the device token belongs to another user")) }
+        guard users.deviceIsActive(claims.device, user: claims.user) else {
+            metrics.failedLogins.increment()
+            return .failure(.unauthorized("device \(claims.device) was revoked (or its user removed); run `convosync login URL` again"))
+        }
+        return .success(Principal(user: claims.user, device: claims.device, scopes: claims.scopes))
+    }
+
+    // MARK: account endpoints
+
+    /// `/api/v1/account/…`: log in (create a device and its token), list and revoke devices.
+    func accountRequest(_ request: Request, path: [String], principal: Principal, context: Context) async throws -> Response {
+        switch (request.method, path) {
+        case (.post, ["login"]):
+            return try await login(request, principal: principal, context: context)
+        case (.get, ["devices"]):
+            let list = try users.devices(of: principal.user).map { d -> [String: Any] in
+                var entry: [String: Any] = ["id": d.id, "name": d.name, "scopes": d.scopes.split(separator: " ").map(String.init), "created": d.created, "expires": d.expires]
+                if let seen = d.lastSeen { entry["lastSeen"] = seen }
+                if d.id == principal.device { entry["current"] = true }
+                return entry
+            }
+            return Self.jsonArray(.ok, list)
+        case (.delete, let p) where p.count == 2 && p[0] == "devices":
+            try users.revokeDevice(p[1], user: principal.user)
+            users.audit("device-revoked", user: principal.user, device: principal.device, detail: p[1])
+            return Self.json(.ok, ["revoked": p[1]])
+        case (.get, ["events"]):
+            throw StoreError(.badRequest, "events are a WebSocket: connect with an Upgrade: websocket request")
+        default:
+            throw StoreError(.notFound, "no such account endpoint (login, devices, devices/ID, events)")
+        }
+    }
+
+    struct LoginRequest: Decodable {
+        var device: String?
+        var scopes: [String]?
+        var expiresInDays: Int?
+    }
+
+    /// `POST /api/v1/account/login` with the password: registers a device, answers its token.
+    func login(_ request: Request, principal: Principal, context: Context) async throws -> Response {
+        var body = ByteBuffer()
+        for try await var part in request.body {
+            guard body.readableBytes + part.readableBytes <= 4096 else { throw StoreError(.tooLarge, "a login request is at most 4096 bytes") }
+            body.writeBuffer(&part)
+        }
+        let input: LoginRequest
+        if body.readableBytes == 0 {
+            input = LoginRequest()
+        } else {
+            do { input = try JSONDecoder().decode(LoginRequest.self, from: Data(body.readableBytesView)) } catch {
+                throw StoreError(.badRequest, "the login body must be JSON: {\"device\": NAME, \"scopes\": [\"read\",\"append\"], \"expiresInDays\": 90}")
+            }
+        }
+        var scopes: Set<Scope> = [.read, .append]
+        if let names = input.scopes {
+            guard let parsed = Scope.parse(names.joined(separator: " ")), !parsed.isEmpty else {
+                throw StoreError(.badRequest, "scopes are read, append and maintenance")
+            }
+            scopes = parsed
+        }
+        let days = input.expiresInDays ?? configuration.tokenLifetimeDays
+        guard (1...3650).contains(days) else { throw StoreError(.badRequest, "expiresInDays must be 1…3650") }
+        let expires = Date().addingTimeInterval(TimeInterval(days) * 86400)
+        let device = try users.addDevice(user: principal.user, name: input.device ?? "device", scopes: scopes, expires: expires, limit: configuration.maxDevicesPerUser)
+        let token = try await tokens.sign(user: principal.user, device: device.id, scopes: scopes, expires: expires)
+        users.audit("login", user: principal.user, device: device.id, detail: "device \"\(device.name)\" scopes \(device.scopes)")
+        context.logger.info("login", metadata: ["user": "\(principal.user)", "device": "\(device.id)"])
+        return Self.json(.ok, ["token": token, "device": device.id, "name": device.name, "user": principal.user, "scopes": scopes.sorted().map(\.rawValue), "expires": device.expires])
+    }
+
+    static func jsonArray(_ status: HTTPResponse.Status, _ array: [Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: array, options: [.sortedKeys])) ?? Data("[]".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

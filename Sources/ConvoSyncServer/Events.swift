@@ -1,0 +1,106 @@
+import NIOWebSocket
+import Prometheus
+public import Foundation
+import HTTPTypes
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+
+/// "A session was saved": what the server pushes to a user's other connected devices.
+/// Opaque names only (the repository directory, the ref's HMAC name, the session file's
+/// name); nothing a device could not already list.
+public struct SessionEvent: Codable, Sendable, Equatable {
+    public var type = "session.saved"
+    public var repository: String
+    public var ref: String
+    public var version: Int
+    public var session: String
+
+    public init(repository: String, ref: String, version: Int, session: String) {
+        (self.repository, self.ref, self.version, self.session) = (repository, ref, version, session)
+    }
+}
+
+/// Fans events out to the WebSocket connections of each user.
+public actor EventHub {
+    struct Subscriber {
+        var device: String?
+        var continuation: AsyncStream<SessionEvent>.Continuation
+    }
+
+    private var subscribers: [String: [UUID: Subscriber]] = [:]
+    /// Connections per user at most (each is a socket and a task).
+    public static let maxConnectionsPerUser = 64
+
+    public init() {}
+
+    /// A stream of the user's events, excluding those caused by `device` itself; nil when the
+    /// user has too many connections already.
+    public func subscribe(user: String, device: String?) -> (UUID, AsyncStream<SessionEvent>)? {
+        guard (subscribers[user]?.count ?? 0) < Self.maxConnectionsPerUser else { return nil }
+        let id = UUID()
+        let (stream, continuation) = AsyncStream<SessionEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        subscribers[user, default: [:]][id] = Subscriber(device: device, continuation: continuation)
+        return (id, stream)
+    }
+
+    public func unsubscribe(user: String, id: UUID) {
+        subscribers[user]?[id]?.continuation.finish()
+        subscribers[user]?[id] = nil
+        if subscribers[user]?.isEmpty == true { subscribers[user] = nil }
+    }
+
+    public func publish(user: String, from device: String?, event: SessionEvent) {
+        for subscriber in subscribers[user]?.values ?? [:].values where device == nil || subscriber.device != device {
+            subscriber.continuation.yield(event)
+        }
+    }
+
+    public var connectionCount: Int { subscribers.values.reduce(0) { $0 + $1.count } }
+
+    /// Ends every stream (server shutdown).
+    public func finishAll() {
+        for (_, subs) in subscribers { for s in subs.values { s.continuation.finish() } }
+        subscribers = [:]
+    }
+}
+
+// MARK: WebSocket
+
+extension RESTResponder {
+    /// The upgrade decision for `GET /api/v1/account/events`: authenticated like any request
+    /// (bearer or basic), needs the `read` scope. Anything else stays plain HTTP and reaches
+    /// `respond`, which answers it (401, 404, …).
+    func shouldUpgrade(_ request: HTTPRequest, address: String?, logger: Logger) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        guard request.path?.split(separator: "?").first == "/api/v1/account/events" else { return .dontUpgrade }
+        guard case .success(let principal) = await authenticate(authorization: request.headerFields[.authorization], passwordOnly: false, address: address),
+              principal.scopes.contains(.read)
+        else { return .dontUpgrade }
+        let events = self.events
+        let metrics = self.metrics
+        return .upgrade([:]) { inbound, outbound, context in
+            guard let (id, stream) = await events.subscribe(user: principal.user, device: principal.device) else {
+                try await outbound.close(.policyViolation, reason: "too many connections for this user")
+                return
+            }
+            metrics.webSocketConnections.increment()
+            defer { metrics.webSocketConnections.decrement() }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // Inbound frames are ignored; the loop ends when the client closes.
+                    for try await _ in inbound {}
+                }
+                group.addTask {
+                    for await event in stream {
+                        try await outbound.write(.text(String(decoding: try encoder.encode(event), as: UTF8.self)))
+                    }
+                }
+                _ = try await group.next()
+                group.cancelAll()
+            }
+            await events.unsubscribe(user: principal.user, id: id)
+        }
+    }
+}

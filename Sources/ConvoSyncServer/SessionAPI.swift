@@ -1,0 +1,337 @@
+import Prometheus
+import ConvoSyncFormat
+import ConvoSyncStorage
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Logging
+import NIOCore
+
+/// The session API under `/api/v1/<user>/<repo>/` (Format/API.md):
+///
+/// | request | answer |
+/// |---|---|
+/// | `POST sessions/save` | a bundle of new files, a manifest and a ref version, applied as a compare-and-swap |
+/// | `GET sessions` | config, keys and every conversation's head (ref version and encrypted session file) |
+/// | `POST sessions/resume` | a bundle with every file a session needs that the device lacks |
+/// | `POST conversations/<ref>/sync` | the ref's head, then the same bundle for its session |
+///
+/// The server never decrypts anything. A save's manifest (file names only) is what lets it
+/// answer a resume in one response: it records, per session, the files of its bundle, the
+/// files the client declared it reuses, and the parent session, whose manifest covers the rest.
+extension RESTResponder {
+    func sessionRequest(_ request: Request, path: [String], store: RepositoryStore, principal: Principal, context: Context) async throws -> Response {
+        switch (request.method, path) {
+        case (.post, ["sessions", "save"]):
+            try principal.require(.append)
+            return try await saveBundle(request, store: store, principal: principal, context: context)
+        case (.get, ["sessions"]):
+            try principal.require(.read)
+            return try listSessions(store: store)
+        case (.post, ["sessions", "resume"]):
+            try principal.require(.read)
+            let input = try await Self.decodeBody(ResumeRequest.self, request, limit: configuration.maxBodySize)
+            guard Handle.isValidName(input.session) else { throw StoreError(.badRequest, "session must be a session file's name (64 hex digits)") }
+            return try resumeBundle(session: input.session, head: nil, have: Set(input.have ?? []), store: store)
+        case (.post, let p) where p.count == 3 && p[0] == "conversations" && p[2] == "sync":
+            try principal.require(.read)
+            guard p[1].utf8.count == 64, Handle.isValidName(p[1]) else { throw StoreError(.badRequest, "a conversation is named by its ref: 64 hex digits") }
+            let input = try await Self.decodeBody(SyncRequest.self, request, limit: configuration.maxBodySize)
+            guard let head = try Self.head(of: p[1], in: store) else { throw StoreError(.notFound, "no conversation \(p[1].prefix(12))… in this repository") }
+            if let after = input.after, after >= head.version {
+                return Self.json(.ok, ["ref": p[1], "version": head.version, "target": head.target, "upToDate": true])
+            }
+            return try resumeBundle(session: head.target, head: head.handle, have: Set(input.have ?? []), store: store)
+        default:
+            throw StoreError(.notFound, "no such API endpoint (sessions, sessions/save, sessions/resume, conversations/REF/sync)")
+        }
+    }
+
+    struct ResumeRequest: Decodable {
+        var session: String
+        var have: [String]?
+    }
+
+    struct SyncRequest: Decodable {
+        var have: [String]?
+        var after: Int?
+    }
+
+    static func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int) async throws -> T {
+        let cap = min(limit, 16 << 20)
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > cap {
+            throw StoreError(.tooLarge, "the request body (\(length) bytes) is over the \(cap)-byte limit")
+        }
+        var body = ByteBuffer()
+        for try await var part in request.body {
+            guard body.readableBytes + part.readableBytes <= cap else { throw StoreError(.tooLarge, "the request body is over the \(cap)-byte limit") }
+            body.writeBuffer(&part)
+        }
+        do { return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView)) } catch {
+            throw StoreError(.badRequest, "the request body is not the JSON this endpoint takes (Format/API.md)")
+        }
+    }
+
+    // MARK: heads
+
+    struct Head {
+        var handle: Handle
+        var version: Int
+        var target: String
+    }
+
+    /// The newest version of `ref`, with the session file it names.
+    static func head(of ref: String, in store: RepositoryStore) throws -> Head? {
+        let versions = try store.list(.ref).map(\.handle).filter { $0.name.hasPrefix(ref + "-") }
+        guard let last = versions.max(by: { $0.name < $1.name }) else { return nil }
+        return try head(last, in: store)
+    }
+
+    static func head(_ handle: Handle, in store: RepositoryStore) throws -> Head? {
+        guard let data = FileManager.default.contents(atPath: store.path(handle)), data.count == 64 else { return nil }
+        return Head(handle: handle, version: Int(handle.name.suffix(10)) ?? 0, target: String(decoding: data, as: UTF8.self))
+    }
+
+    /// `GET sessions`: what a device needs to choose a session, in one answer: the config, the
+    /// key files, and for every ref its newest version with the session file it names.
+    func listSessions(store: RepositoryStore) throws -> Response {
+        func encoded(_ handle: Handle) -> String? {
+            FileManager.default.contents(atPath: store.path(handle))?.base64EncodedString()
+        }
+        var newest: [String: Handle] = [:]
+        for file in try store.list(.ref) {
+            let ref = String(file.handle.name.prefix(64))
+            if let known = newest[ref], known.name >= file.handle.name { continue }
+            newest[ref] = file.handle
+        }
+        var heads: [[String: Any]] = []
+        for handle in newest.values.sorted(by: { $0.name < $1.name }) {
+            guard let head = try Self.head(handle, in: store), let sessionHandle = try? Handle(.session, name: head.target) else { continue }
+            var entry: [String: Any] = ["ref": String(handle.name.prefix(64)), "version": head.version, "session": head.target]
+            if let data = encoded(sessionHandle) { entry["data"] = data }
+            entry["manifest"] = FileManager.default.fileExists(atPath: manifestPath(head.target, store: store))
+            heads.append(entry)
+        }
+        var keys: [[String: Any]] = []
+        for file in try store.list(.key) {
+            if let data = encoded(file.handle) { keys.append(["name": file.handle.name, "data": data]) }
+        }
+        var out: [String: Any] = ["heads": heads, "keys": keys]
+        if let config = encoded(.config) { out["config"] = config }
+        return Self.json(.ok, out)
+    }
+
+    // MARK: manifests
+
+    struct Manifest: Codable {
+        /// The parent session (its manifest covers what this one does not list).
+        var parent: String?
+        /// `type/name` of every file this session needs beyond its parent's.
+        var files: [String]
+        /// Bytes the conversation's saves have added so far, this one included.
+        var bytes: Int
+    }
+
+    /// What the client declares in a bundle's `manifest` entry.
+    struct DeclaredManifest: Decodable {
+        var parent: String?
+        var needs: [String]
+    }
+
+    func manifestPath(_ session: String, store: RepositoryStore) -> String {
+        store.root.appendingPathComponent("manifests/\(session)").path
+    }
+
+    func readManifest(_ session: String, store: RepositoryStore) -> Manifest? {
+        guard let data = FileManager.default.contents(atPath: manifestPath(session, store: store)) else { return nil }
+        return try? JSONDecoder().decode(Manifest.self, from: data)
+    }
+
+    func writeManifest(_ manifest: Manifest, session: String, store: RepositoryStore) throws {
+        let dir = store.root.appendingPathComponent("manifests")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let data = try JSONEncoder().encode(manifest)
+        let path = manifestPath(session, store: store)
+        let tmp = path + ".tmp-\(UUID().uuidString)"
+        guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw StoreError(.io, "cannot write the manifest of \(session.prefix(12))") }
+        guard rename(tmp, path) == 0 else {
+            unlink(tmp)
+            throw StoreError(.io, "cannot write the manifest of \(session.prefix(12)): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func parseNeed(_ text: String) -> Handle? {
+        guard let slash = text.firstIndex(of: "/"), let type = FileType(rawValue: String(text[..<slash])), type != .config, type != .ref, type != .lock
+        else { return nil }
+        return try? Handle(type, name: String(text[text.index(after: slash)...]))
+    }
+
+    /// Every file `session` needs, following parent manifests; nil when it has no manifest.
+    func closure(of session: String, store: RepositoryStore) -> [Handle]? {
+        guard readManifest(session, store: store) != nil else { return nil }
+        var seen: Set<Handle> = []
+        var out: [Handle] = []
+        var visited: Set<String> = []
+        var current: String? = session
+        while let s = current, visited.insert(s).inserted, let manifest = readManifest(s, store: store) {
+            for name in manifest.files {
+                guard let handle = Self.parseNeed(name), seen.insert(handle).inserted else { continue }
+                out.append(handle)
+            }
+            current = manifest.parent
+        }
+        return out
+    }
+
+    // MARK: resume
+
+    /// A bundle (Format/API.md §Bundle) of `head` (if given) and every file `session` needs
+    /// that is not in `have`, streamed from disk: data before what names it, as in a save.
+    func resumeBundle(session: String, head: Handle?, have: Set<String>, store: RepositoryStore) throws -> Response {
+        guard let needed = closure(of: session, store: store) else {
+            throw StoreError(.notFound, "session \(session.prefix(12))… has no manifest (it was not saved through sessions/save); read its files one by one")
+        }
+        let rank: [FileType: Int] = [.pack: 0, .index: 1, .snapshot: 2, .session: 3]
+        var files: [(Handle, Int)] = []
+        for handle in needed where !have.contains(handle.relativePath) {
+            guard let size = store.size(handle) else {
+                throw StoreError(.notFound, "\(handle) is missing from the repository; run `convosync check`")
+            }
+            files.append((handle, size))
+        }
+        files.sort { (rank[$0.0.type] ?? 4, $0.0.name) < (rank[$1.0.type] ?? 4, $1.0.name) }
+        if let head, let size = store.size(head) { files.insert((head, size), at: 0) }
+        let sending = files
+        let total = sending.reduce(BundleFormat.header().count + 1) { $0 + BundleFormat.entryHeader($1.0, size: $1.1).count + $1.1 }
+        metrics.bytesOut.increment(by: Int64(total))
+        let body = ResponseBody(contentLength: total) { writer in
+            try await writer.write(ByteBuffer(bytes: BundleFormat.header()))
+            for (handle, size) in sending {
+                try await writer.write(ByteBuffer(bytes: BundleFormat.entryHeader(handle, size: size)))
+                var sent = 0
+                try await store.read(handle, range: 0..<size) { chunk in
+                    sent += chunk.count
+                    try await writer.write(ByteBuffer(bytes: chunk))
+                }
+                guard sent == size else { throw StoreError(.io, "\(handle) changed size while being sent") }
+            }
+            try await writer.write(ByteBuffer(bytes: BundleFormat.end))
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: BundleFormat.contentType, .contentLength: String(total)], body: body)
+    }
+
+    // MARK: save
+
+    /// `POST sessions/save`: a bundle of files (Format/API.md §Save), stored write-once and
+    /// hash-checked like single uploads; an optional `manifest` entry, then a final `refs` entry
+    /// applied last as a compare-and-swap. 200 when everything is stored and the ref moved; 409
+    /// with the current head (JSON) when the ref had moved on, the files staying stored.
+    func saveBundle(_ request: Request, store: RepositoryStore, principal: Principal, context: Context) async throws -> Response {
+        let user = principal.user
+        var reader = BundleReader(body: request.body.makeAsyncIterator())
+        guard try await reader.bytes(5) == BundleFormat.header() else { throw StoreError(.badRequest, "not a bundle (magic CSBN, version 1)") }
+        var stored = 0
+        var storedBytes = 0
+        var total = 0
+        var carried: [Handle] = []
+        var manifest: (session: String, declared: DeclaredManifest)?
+        while true {
+            let typeLength = Int(try await reader.bytes(1)[0])
+            if typeLength == 0 { break }
+            let typeName = String(decoding: try await reader.bytes(typeLength), as: UTF8.self)
+            let name = String(decoding: try await reader.bytes(Int(try await reader.bytes(1)[0])), as: UTF8.self)
+            let wide = try await reader.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            guard wide <= UInt64(configuration.maxBodySize) else {
+                throw StoreError(.tooLarge, "a bundle entry of \(wide) bytes is larger than the \(configuration.maxBodySize)-byte limit")
+            }
+            let size = Int(wide)
+            total += size
+            guard total <= configuration.maxBodySize else {
+                throw StoreError(.tooLarge, "the bundle is larger than the \(configuration.maxBodySize)-byte limit")
+            }
+            if typeName == BundleFormat.manifestType {
+                guard Handle.isValidName(name), size <= 4 << 20 else { throw StoreError(.badRequest, "a manifest entry is named by its session and holds at most 4 MiB") }
+                let body = try await reader.bytes(size)
+                guard let declared = try? JSONDecoder().decode(DeclaredManifest.self, from: Data(body)) else {
+                    throw StoreError(.badRequest, "the manifest entry is not JSON {\"parent\": …, \"needs\": [\"type/name\", …]}")
+                }
+                manifest = (name, declared)
+                continue
+            }
+            guard let type = FileType(rawValue: typeName), type != .config, type != .key, type != .lock else {
+                throw StoreError(.badRequest, "a bundle may not carry '\(typeName.prefix(20))' files")
+            }
+            let handle: Handle
+            do { handle = try Handle(type, name: name) } catch { throw StoreError(.badRequest, "\(error)") }
+            if type == .ref {
+                guard size == 64 else { throw StoreError(.badRequest, "a ref holds a session file's name: 64 hex digits") }
+                let target = String(decoding: try await reader.bytes(size), as: UTF8.self)
+                guard Handle.isValidName(target) else { throw StoreError(.badRequest, "a ref holds a session file's name: 64 hex digits") }
+                guard try await reader.bytes(1) == [0] else { throw StoreError(.badRequest, "the ref must be the bundle's last entry") }
+                guard let session = try? Handle(.session, name: target), store.size(session) != nil else {
+                    throw StoreError(.badRequest, "the ref names session \(target.prefix(12))…, which is neither in the bundle nor stored")
+                }
+                if let manifest {
+                    guard manifest.session == target else { throw StoreError(.badRequest, "the manifest describes another session than the ref names") }
+                    try storeManifest(manifest.declared, session: target, carried: carried, added: storedBytes, store: store)
+                }
+                return try await applyRef(handle, target: target, store: store, principal: principal, stored: stored, context: context)
+            }
+            carried.append(handle)
+            if store.size(handle) != nil {
+                try await reader.skip(size)  // content-addressed: the same name holds the same bytes
+                continue
+            }
+            try checkQuota(user, incoming: size)
+            let upload = try store.upload(handle, limit: configuration.maxBodySize)
+            try await reader.stream(size) { try upload.write($0) }
+            if try commitIfNew(upload) {
+                usage.add(user, size)
+                metrics.stored(bytes: size)
+                stored += 1
+                storedBytes += size
+            }
+        }
+        return Self.json(.ok, ["stored": stored])
+    }
+
+    /// Checks a declared manifest and writes the server's own, before the ref makes it reachable.
+    func storeManifest(_ declared: DeclaredManifest, session: String, carried: [Handle], added: Int, store: RepositoryStore) throws {
+        var files = carried.map(\.relativePath)
+        for need in declared.needs {
+            guard let handle = Self.parseNeed(need) else { throw StoreError(.badRequest, "the manifest names '\(need.prefix(80))', which is not type/name") }
+            guard store.size(handle) != nil else { throw StoreError(.badRequest, "the manifest names \(need.prefix(80)), which is not stored") }
+            files.append(handle.relativePath)
+        }
+        var parentBytes = 0
+        if let parent = declared.parent {
+            guard Handle.isValidName(parent) else { throw StoreError(.badRequest, "the manifest's parent is not a session name") }
+            parentBytes = readManifest(parent, store: store)?.bytes ?? 0
+        }
+        let bytes = parentBytes + added
+        if let limit = configuration.maxConversationSize, bytes > limit {
+            throw StoreError(.tooLarge, "the conversation would hold \(bytes) bytes, over this server's MAX_CONVERSATION_SIZE of \(limit); start a new conversation (the files of this save stay unreferenced until prune)")
+        }
+        try writeManifest(Manifest(parent: declared.parent, files: files, bytes: bytes), session: session, store: store)
+    }
+
+    /// The compare-and-swap at the end of a save: 200 and an event when the version is new,
+    /// 409 with the current head when another save took it.
+    func applyRef(_ handle: Handle, target: String, store: RepositoryStore, principal: Principal, stored: Int, context: Context) async throws -> Response {
+        guard store.size(handle) == nil else {
+            metrics.conflicts.increment()
+            return try conflict(handle, store: store)
+        }
+        let upload = try store.upload(handle, limit: 64)
+        try Array(target.utf8).withUnsafeBytes { try upload.write($0) }
+        do { try upload.commit(verifyHash: false) } catch let e as StoreError where e.kind == .exists {
+            metrics.conflicts.increment()
+            return try conflict(handle, store: store)
+        }
+        metrics.sessionSaves.increment()
+        await events.publish(user: principal.user, from: principal.device, event: SessionEvent(
+            repository: store.root.lastPathComponent, ref: String(handle.name.prefix(64)), version: Int(handle.name.suffix(10)) ?? 0, session: target))
+        return Self.json(.ok, ["stored": stored, "ref": handle.name])
+    }
+}

@@ -1,0 +1,200 @@
+import AsyncHTTPClient
+import ConvoSync
+import ConvoSyncFormat
+import ConvoSyncREST
+import ConvoSyncServer
+import ConvoSyncSessions
+import ConvoSyncStorage
+import ConvoSyncTestSupport
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@Suite("devices, tokens, the session API and events", .serialized)
+struct AccountTests {
+    func login(_ server: TestServer, _ user: String = "alice", scopes: [String] = ["read", "append"]) async throws -> CredentialStore.Entry {
+        try await AccountClient(url: server.base).login(user: user, password: "\(user)-password", device: "test-\(user)", scopes: scopes, days: nil)
+    }
+
+    @Test("login gives a device token that works as bearer and as restic's basic password; scopes, other users, revocation, expiry and forgery are refused")
+    func deviceTokens() async throws {
+        let server = try await TestServer(maxDevices: 3)
+        let alice = try await login(server)
+        #expect(alice.scopes == ["append", "read"])
+
+        // The stored token makes a plain URL work (no password in it), file mode 0600.
+        let temp = try TemporaryDirectory()
+        let store = CredentialStore(path: temp.path + "/config/credentials.json")
+        try store.set(alice, for: server.base + "/alice/repo/")
+        var st = stat()
+        #expect(stat(store.path, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let backend = try RESTBackend(url: "\(server.base)/alice/repo/", credentials: store)
+        let repo = try await Repository.initialize(backend: backend, password: "pw", kdf: .insecureTesting)
+        let blob = Array("hello".utf8)
+        try await backend.save(Handle(.snapshot, id: ObjectID.hash(blob)), data: blob)
+        #expect(try await backend.list(.snapshot).count == 1)
+        _ = repo
+
+        // restic's form: the token as the basic-auth password.
+        #expect(try await server.request(.GET, "/alice/repo/keys/", auth: ("alice", alice.token)).0 == 200)
+        // Another user's token, on alice's data: the token names bob, the path alice.
+        let bob = try await login(server, "bob")
+        #expect(try await server.request(.GET, "/alice/repo/keys/", bearer: bob.token).0 == 403)
+        #expect(try await server.request(.GET, "/alice/repo/keys/", auth: ("alice", bob.token)).0 == 401)
+        // A default token is append-only: no deletes but of locks.
+        let name = ObjectID.hash(blob).hex
+        let (status, body, _) = try await server.request(.DELETE, "/alice/repo/snapshots/\(name)", bearer: alice.token)
+        #expect(status == 403 && String(decoding: body, as: UTF8.self).contains("maintenance"))
+        #expect(try await server.request(.DELETE, "/alice/repo/locks/\(name)", bearer: alice.token).0 == 404)
+        let admin = try await login(server, scopes: ["read", "append", "maintenance"])
+        #expect(try await server.request(.DELETE, "/alice/repo/snapshots/\(name)", bearer: admin.token).0 == 200)
+        // The device limit (3 here): the fourth login is refused with the way out.
+        _ = try await login(server)
+        await #expect(throws: StorageError.self) { _ = try await login(server) }
+        // A token cannot log in (that needs the password).
+        #expect(try await server.request(.POST, "/api/v1/account/login", auth: ("alice", alice.token)).0 == 401)
+
+        // Devices: listed, then revoked; the revoked token is refused at once.
+        let devices = try await AccountClient(url: server.base).devices(token: alice.token)
+        #expect(devices.count == 3 && devices.contains { $0.id == alice.device && $0.current == true })
+        try await AccountClient(url: server.base).revoke(admin.device, token: alice.token)
+        let (revokedStatus, revokedBody, _) = try await server.request(.GET, "/alice/repo/keys/", bearer: admin.token)
+        #expect(revokedStatus == 401 && String(decoding: revokedBody, as: UTF8.self).contains("revoked"))
+        await #expect(throws: StorageError.self) { try await AccountClient(url: server.base).revoke(bob.device, token: alice.token) }
+
+        // Expired and forged tokens.
+        let secret = try TokenAuthority.secret(environment: nil, dataDirectory: server.dir.url.appendingPathComponent("data"))
+        let expired = try await TokenAuthority(secret: secret).sign(user: "alice", device: alice.device, scopes: [.read], expires: Date().addingTimeInterval(-60))
+        let (expiredStatus, expiredBody, _) = try await server.request(.GET, "/alice/repo/keys/", bearer: expired)
+        #expect(expiredStatus == 401 && String(decoding: expiredBody, as: UTF8.self).contains("expired"))
+        let forged = try await TokenAuthority(secret: Array(repeating: 7, count: 32)).sign(user: "alice", device: alice.device, scopes: Set(Scope.allCases), expires: Date().addingTimeInterval(600))
+        #expect(try await server.request(.GET, "/alice/repo/keys/", bearer: forged).0 == 401)
+        #expect(try await server.request(.GET, "/alice/repo/keys/", bearer: "not-a-token").0 == 401)
+
+        // The audit log has the logins, the revocation and the deletion; never a token.
+        let audit = try server.users.auditLog(user: "alice")
+        #expect(audit.contains { $0.action == "login" } && audit.contains { $0.action == "device-revoked" } && audit.contains { $0.action == "delete" })
+        #expect(!audit.contains { $0.detail.contains(alice.token) })
+        #expect(UserStore.reservedNames.contains("api"))
+        #expect(throws: StoreError.self) { try server.users.add("account", password: "long-enough") }
+        temp.cleanup()
+        await server.stop()
+    }
+
+    @Test("a fresh device resumes in two requests; after +50 messages, two requests bring only the new files")
+    func twoRequestResume() async throws {
+        let server = try await TestServer()
+        let rest = try RESTBackend(url: server.url("alice", "alice-password", repo: "resume"))
+        let d = try await TwoDevices(backend: rest)
+        let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<800, subagents: false)
+        let bundling = BundlingBackend(base: rest)
+        let saving = try await Repository.open(backend: bundling, password: "pw")
+        let first = try await d.save(d.a, "first", into: saving)
+
+        let cache = try TemporaryDirectory()
+        let mirror = SessionMirror(remote: rest, cacheDirectory: cache.url)
+        let received = Counter()
+        func resumeViaMirror() async throws -> ResumeResult {
+            try await mirror.fetchHeads()
+            let repo = try await Repository.open(backend: mirror.local, password: "pw")
+            return try await d.resume(d.b, from: repo) { options in
+                options.prepare = { id in received.add(try await mirror.fetch(session: id.hex)) }
+            }
+        }
+        var before = try await server.requestCount()
+        let resumed = try await resumeViaMirror()
+        #expect(resumed.session == first.session && resumed.messages == 800)
+        #expect(try await server.requestCount() - before - 1 == 2, "heads, then one bundle")
+        let firstFetch = received.take()
+        #expect(firstFetch.files >= 4)
+
+        try d.append(lines: 800..<850, to: transcript, on: d.a)
+        let second = try await d.save(d.a, "second", into: saving)
+        before = try await server.requestCount()
+        let again = try await resumeViaMirror()
+        #expect(again.session == second.session && again.messages == 850)
+        #expect(try await server.requestCount() - before - 1 == 2)
+        let delta = received.take()
+        #expect(delta.files <= 6 && delta.bytes < firstFetch.bytes / 4, "only the new pack, index, snapshot and session: \(delta)")
+
+        // conversations/<ref>/sync: up to date, or the head and what is missing.
+        let head = try #require(try await SessionCatalog.heads(d.repository).first)
+        let ref = head.head.ref
+        let upToDate = try await server.request(.POST, "/api/v1/alice/resume/conversations/\(ref)/sync", body: Array("{\"after\": \(head.head.version)}".utf8))
+        #expect(upToDate.0 == 200 && String(decoding: upToDate.1, as: UTF8.self).contains("upToDate"))
+        let sync = try await server.request(.POST, "/api/v1/alice/resume/conversations/\(ref)/sync", body: Array("{}".utf8))
+        #expect(sync.0 == 200 && sync.1.starts(with: BundleFormat.header()))
+        #expect(try await server.request(.POST, "/api/v1/alice/resume/conversations/\(String(repeating: "0", count: 64))/sync", body: Array("{}".utf8)).0 == 404)
+        #expect(try await server.request(.POST, "/api/v1/alice/resume/sessions/resume", body: Array("not json".utf8)).0 == 400)
+        #expect(try await server.request(.POST, "/api/v1/alice/resume/sessions/resume", auth: ("bob", "bob-password"), body: Array("{}".utf8)).0 == 403)
+        cache.cleanup()
+        await server.stop()
+    }
+
+    @Test("a save pushes an event to the user's other connections, not to other users")
+    func events() async throws {
+        let server = try await TestServer()
+        let url = server.url("alice", "alice-password", repo: "live")
+        let d = try await TwoDevices(backend: try RESTBackend(url: url))
+        let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<100, subagents: false)
+        let (connected, opened) = AsyncStream<Void>.makeStream()
+        let (bobConnected, bobOpened) = AsyncStream<Void>.makeStream()
+        let bobEvents = Counter()
+        let bob = Task {
+            try await EventStream.listen(url: server.url("bob", "bob-password", repo: "x"), credentials: nil, connected: { bobOpened.yield() }) { _ in
+                bobEvents.add((1, 0))
+                return true
+            }
+        }
+        let listener = Task { () -> SavedEvent? in
+            var got: SavedEvent?
+            try await EventStream.listen(url: url, credentials: nil, connected: { opened.yield() }) { event in
+                got = event
+                return false
+            }
+            return got
+        }
+        var it = connected.makeAsyncIterator()
+        _ = await it.next()
+        var bobIt = bobConnected.makeAsyncIterator()
+        _ = await bobIt.next()
+        let repo = try await Repository.open(backend: BundlingBackend(base: try RESTBackend(url: url)), password: "pw")
+        let saved = try await d.save(d.a, "live", into: repo)
+        let event = try #require(try await listener.value)
+        #expect(event.repository == "live" && event.session == saved.session && event.ref == saved.ref && event.version == saved.version)
+        _ = transcript
+        bob.cancel()
+        #expect(bobEvents.take().files == 0, "bob hears nothing of alice's saves")
+        // Without credentials the upgrade is refused.
+        await #expect(throws: StorageError.self) {
+            try await EventStream.listen(url: "http://127.0.0.1:\(server.port)/alice/live/", credentials: nil) { _ in false }
+        }
+        await server.stop()
+    }
+
+    @Test("MAX_CONVERSATION_SIZE refuses a save with 413 and leaves the ref where it was")
+    func conversationSize() async throws {
+        let server = try await TestServer(maxConversationSize: 20_000)
+        let rest = try RESTBackend(url: server.url("alice", "alice-password", repo: "big"))
+        let d = try await TwoDevices(backend: rest)
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
+        let repo = try await Repository.open(backend: BundlingBackend(base: rest), password: "pw")
+        await #expect(throws: (any Error).self) { _ = try await d.save(d.a, "too big", into: repo) }
+        #expect(try await rest.list(.ref).isEmpty, "no ref moved")
+        await server.stop()
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private var files = 0
+    private var bytes = 0
+    private let lock = NSLock()
+    func add(_ x: (files: Int, bytes: Int)) { lock.withLock { files += x.files; bytes += x.bytes } }
+    func take() -> (files: Int, bytes: Int) {
+        lock.withLock {
+            defer { (files, bytes) = (0, 0) }
+            return (files, bytes)
+        }
+    }
+}
