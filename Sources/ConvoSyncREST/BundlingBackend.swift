@@ -27,7 +27,7 @@ public actor BundlingBackend: Backend, SessionManifestSink {
     }
 
     public func declareManifest(session: String, parent: String?, needs: [Handle]) async {
-        var object: [String: Any] = ["needs": needs.map(\.relativePath)]
+        var object: [String: Any] = ["needs": needs.map(\.manifestName)]
         if let parent { object["parent"] = parent }
         let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { Array($0) } ?? []
         manifest = (session, body)

@@ -65,7 +65,7 @@ public struct SessionMirror: Sendable {
         guard let api = remote.apiBase else { throw Unsupported(reason: "\(remote.location) is not a /USER/REPO/ URL") }
         var have: [String] = []
         for type in [FileType.pack, .index, .snapshot, .session] {
-            have += try local.list(type).map(\.handle.relativePath)
+            have += try local.list(type).map(\.handle.manifestName)
         }
         let body = try JSONSerialization.data(withJSONObject: ["session": session, "have": have] as [String: Any])
         let reply = try await remote.send(.POST, api + "sessions/resume", body: Array(body), headers: [("Content-Type", "application/json")], what: "resume session")

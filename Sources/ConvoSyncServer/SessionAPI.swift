@@ -193,7 +193,7 @@ extension RESTResponder {
         }
         let rank: [FileType: Int] = [.pack: 0, .index: 1, .snapshot: 2, .session: 3]
         var files: [(Handle, Int)] = []
-        for handle in needed where !have.contains(handle.relativePath) {
+        for handle in needed where !have.contains(handle.manifestName) {
             guard let size = store.size(handle) else {
                 throw StoreError(.notFound, "\(handle) is missing from the repository; run `convosync check`")
             }
@@ -298,11 +298,11 @@ extension RESTResponder {
 
     /// Checks a declared manifest and writes the server's own, before the ref makes it reachable.
     func storeManifest(_ declared: DeclaredManifest, session: String, carried: [Handle], added: Int, store: RepositoryStore) throws {
-        var files = carried.map(\.relativePath)
+        var files = carried.map(\.manifestName)
         for need in declared.needs {
             guard let handle = Self.parseNeed(need) else { throw StoreError(.badRequest, "the manifest names '\(need.prefix(80))', which is not type/name") }
             guard store.size(handle) != nil else { throw StoreError(.badRequest, "the manifest names \(need.prefix(80)), which is not stored") }
-            files.append(handle.relativePath)
+            files.append(handle.manifestName)
         }
         var parentBytes = 0
         if let parent = declared.parent {

@@ -187,7 +187,7 @@ public struct SessionSaver {
                 needs.insert(Handle(.pack, id: location.pack))
                 if let file = index.indexFile(of: location.pack) { needs.insert(Handle(.index, id: file)) }
             }
-            await sink.declareManifest(session: sessionID.hex, parent: basisID, needs: needs.sorted { $0.relativePath < $1.relativePath })
+            await sink.declareManifest(session: sessionID.hex, parent: basisID, needs: needs.sorted { $0.manifestName < $1.manifestName })
         }
 
         // The commit point: move the ref from the version this device knows.

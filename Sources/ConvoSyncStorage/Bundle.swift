@@ -51,3 +51,8 @@ public enum BundleFormat {
 public protocol SessionManifestSink: Sendable {
     func declareManifest(session: String, parent: String?, needs: [Handle]) async
 }
+
+extension Handle {
+    /// `type/name` (e.g. `data/3f2a…`), how manifests and resume requests name a file.
+    public var manifestName: String { "\(type.rawValue)/\(name)" }
+}

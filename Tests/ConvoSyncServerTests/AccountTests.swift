@@ -32,7 +32,7 @@ struct AccountTests {
         let backend = try RESTBackend(url: "\(server.base)/alice/repo/", credentials: store)
         let repo = try await Repository.initialize(backend: backend, password: "pw", kdf: .insecureTesting)
         let blob = Array("hello".utf8)
-        try await backend.save(Handle(.snapshot, id: ObjectID.hash(blob)), data: blob)
+        try await backend.save(try Handle(.snapshot, name: ObjectID.hash(blob).hex), data: blob)
         #expect(try await backend.list(.snapshot).count == 1)
         _ = repo
 
@@ -147,13 +147,13 @@ struct AccountTests {
                 return true
             }
         }
-        let listener = Task { () -> SavedEvent? in
-            var got: SavedEvent?
+        let (received, deliver) = AsyncStream<SavedEvent>.makeStream()
+        let listener = Task {
             try await EventStream.listen(url: url, credentials: nil, connected: { opened.yield() }) { event in
-                got = event
+                deliver.yield(event)
                 return false
             }
-            return got
+            deliver.finish()
         }
         var it = connected.makeAsyncIterator()
         _ = await it.next()
@@ -161,7 +161,9 @@ struct AccountTests {
         _ = await bobIt.next()
         let repo = try await Repository.open(backend: BundlingBackend(base: try RESTBackend(url: url)), password: "pw")
         let saved = try await d.save(d.a, "live", into: repo)
-        let event = try #require(try await listener.value)
+        var events = received.makeAsyncIterator()
+        let event = try #require(await events.next())
+        try await listener.value
         #expect(event.repository == "live" && event.session == saved.session && event.ref == saved.ref && event.version == saved.version)
         _ = transcript
         bob.cancel()
@@ -180,7 +182,8 @@ struct AccountTests {
         let d = try await TwoDevices(backend: rest)
         _ = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
         let repo = try await Repository.open(backend: BundlingBackend(base: rest), password: "pw")
-        await #expect(throws: (any Error).self) { _ = try await d.save(d.a, "too big", into: repo) }
+        let error = await #expect(throws: (any Error).self) { _ = try await d.save(d.a, "too big", into: repo) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("MAX_CONVERSATION_SIZE"))
         #expect(try await rest.list(.ref).isEmpty, "no ref moved")
         await server.stop()
     }
