@@ -53,7 +53,14 @@ struct Save: AsyncParsableCommand {
         options.push = !noPush
         options.wip = wip
         options.compression = try Compression(parsing: compression)
+        let mirror = await (repo.backend as? BundlingBackend)?.readThrough
+        if let mirror {
+            // Over the session API: the session this save continues must be in the mirror.
+            options.prepare = { id in try await mirror.ensure(session: id) }
+        }
         let result = try await SessionSaver(repository: repo, options: options).run()
+        // Its files went into the mirror on top of a complete parent: complete too.
+        mirror?.markComplete(result.session)
         if output.json {
             try printJSON(SaveOutput(result: result, offline: offline))
         } else {
@@ -322,13 +329,26 @@ extension GlobalOptions {
     func openForSessions(offlineSave: Bool, json: Bool) async throws -> (Repository, Bool) {
         let stateDirectory = DeviceState.directory(environment: environment)
         var backend = try backend()
+        var mirror: SessionMirror?
         if offlineSave, let rest = backend as? RESTBackend {
-            // A save over HTTP is one request: its files travel with the ref in one bundle,
-            // and into the mirror, so this device's next resume does not fetch them back.
-            backend = BundlingBackend(base: rest, mirror: cacheDirectory.map { SessionMirror(remote: rest, cacheDirectory: $0).local })
+            // A save over HTTP is one write request: its files travel with the ref in one
+            // bundle, and into the mirror, so this device's next resume does not fetch them
+            // back. With the session API, reads come from the mirror after one request for
+            // the heads.
+            mirror = cacheDirectory.map { SessionMirror(remote: rest, cacheDirectory: $0) }
+            backend = BundlingBackend(base: rest, mirror: mirror?.local)
         }
         let repo: Repository
         do {
+            if let mirror, let bundling = backend as? BundlingBackend {
+                do {
+                    try await mirror.fetchHeads()
+                    backend = BundlingBackend(base: bundling.base, readThrough: mirror)
+                } catch is SessionMirror.Unsupported {
+                } catch {
+                    throw ConvoSyncError.wrap(error, file: "sessions")
+                }
+            }
             repo = try await Repository.open(backend: backend, password: password(), cacheDirectory: cacheDirectory)
         } catch let error as ConvoSyncError where offlineSave && (error.code == .noRepository || error.code == .backend)
             && Outbox.canWorkOffline(location: backend.location, stateDirectory: stateDirectory) {

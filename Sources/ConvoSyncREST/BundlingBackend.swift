@@ -9,7 +9,9 @@ import NIOHTTP1
 /// file, so either the whole save becomes visible or (on a conflict, 409) only the
 /// unreferenced files stay, which the fork that follows reuses.
 ///
-/// Reads go to the held-back files first, then to the server.
+/// Reads go to the held-back files first, then (with `readThrough`) to the device's mirror,
+/// then to the server. With a mirror whose heads were just fetched, a save is two requests:
+/// those heads, and the bundle.
 public actor BundlingBackend: Backend, SessionManifestSink {
     public nonisolated let base: RESTBackend
     public nonisolated var location: String { base.location }
@@ -20,10 +22,14 @@ public actor BundlingBackend: Backend, SessionManifestSink {
     /// Where sent files are also written (the device's mirror), so a later resume on this
     /// device does not download them again.
     public var mirror: LocalBackend?
+    /// Serve reads and listings from this mirror (missing files are fetched from the server
+    /// and kept); refetch its heads after a conflict.
+    public nonisolated let readThrough: SessionMirror?
 
-    public init(base: RESTBackend, mirror: LocalBackend? = nil) {
+    public init(base: RESTBackend, mirror: LocalBackend? = nil, readThrough: SessionMirror? = nil) {
         self.base = base
-        self.mirror = mirror
+        self.readThrough = readThrough
+        self.mirror = readThrough?.local ?? mirror
     }
 
     public func declareManifest(session: String, parent: String?, needs: [Handle]) async {
@@ -68,7 +74,12 @@ public actor BundlingBackend: Backend, SessionManifestSink {
         }
         if case .conflict(let message, let target) = outcome {
             // A retried request whose first attempt landed finds its own session at the head.
-            if let ref, target == String(decoding: ref.1, as: UTF8.self) { return }
+            if let ref, target == String(decoding: ref.1, as: UTF8.self) {
+                try? mirror?.save(ref.0, data: ref.1)
+                return
+            }
+            // The caller reads the new head next: bring the mirror's heads up to date.
+            try? await readThrough?.fetchHeads()
             throw StorageError(.alreadyExists, message)
         }
     }
@@ -79,16 +90,28 @@ public actor BundlingBackend: Backend, SessionManifestSink {
             guard range.upperBound <= data.count else { throw StorageError(.io, "\(handle) is shorter than the range asked for") }
             return Array(data[range])
         }
+        if let local = readThrough?.local {
+            if (try? local.stat(handle)) == nil {
+                // Fetched whole, so later ranges of it are local too.
+                let data = try await base.load(handle, range: nil)
+                try? local.save(handle, data: data)
+                guard let range else { return data }
+                guard range.upperBound <= data.count else { throw StorageError(.io, "\(handle) is shorter than the range asked for") }
+                return Array(data[range])
+            }
+            return try local.load(handle, range: range)
+        }
         return try await base.load(handle, range: range)
     }
 
     public func stat(_ handle: Handle) async throws -> Int {
         if let data = pending[handle] { return data.count }
+        if let local = readThrough?.local, let size = try? local.stat(handle) { return size }
         return try await base.stat(handle)
     }
 
     public func list(_ type: FileType) async throws -> [FileInfo] {
-        var out = try await base.list(type)
+        var out = if let local = readThrough?.local { try local.list(type) } else { try await base.list(type) }
         let known = Set(out.map(\.handle))
         for h in order where h.type == type && !known.contains(h) { out.append(FileInfo(handle: h, size: pending[h]?.count ?? 0)) }
         return out.sorted { $0.handle.name < $1.handle.name }

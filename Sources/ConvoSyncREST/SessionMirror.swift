@@ -59,6 +59,27 @@ public struct SessionMirror: Sendable {
         }
     }
 
+    /// Where the mirror records sessions whose every file it holds (a file per session name).
+    var completeDirectory: String { local.root.path + ".complete" }
+
+    /// Whether the mirror holds every file `session` needs (it was fetched, or saved from
+    /// here on top of such a session).
+    public func isComplete(_ session: String) -> Bool {
+        Handle.isValidName(session) && FileManager.default.fileExists(atPath: completeDirectory + "/" + session)
+    }
+
+    public func markComplete(_ session: String) {
+        guard Handle.isValidName(session) else { return }
+        try? FileManager.default.createDirectory(atPath: completeDirectory, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: completeDirectory + "/" + session, contents: nil)
+    }
+
+    /// Fetches `session`'s files unless the mirror is known to hold them already.
+    public func ensure(session: String) async throws {
+        if isComplete(session) { return }
+        try await fetch(session: session)
+    }
+
     /// Request 2: every file `session` needs that the mirror lacks. Returns files and bytes received.
     @discardableResult
     public func fetch(session: String) async throws -> (files: Int, bytes: Int) {
@@ -73,7 +94,9 @@ public struct SessionMirror: Sendable {
             throw Unsupported(reason: "session \(session.prefix(8)) was not saved through the session API")
         }
         try remote.check(reply, "resume session")
-        return try await unpack(reply.body)
+        let received = try await unpack(reply.body)
+        markComplete(session)
+        return received
     }
 
     /// Writes a bundle's entries into the mirror, checking each name against its content.

@@ -56,12 +56,12 @@ extension RESTResponder {
             guard !passwordOnly else { return .failure(.unauthorized("logging in needs the account password, not a token")) }
             return await verifyToken(password, user: user)
         }
-        switch users.check(user, password: password) {
+        switch await users.check(user, password: password) {
         case .ok:
             return .success(Principal(user: user, device: nil, scopes: Set(Scope.allCases)))
         case .wrong:
             metrics.failedLogins.increment()
-            if passwordOnly { users.audit("login-failed", user: user, address: address) }
+            if passwordOnly { await users.audit("login-failed", user: user, address: address) }
             return .failure(.unauthorized("wrong user name or password"))
         case .lockedOut:
             return .failure(Refusal(response: Self.text(.tooManyRequests, "too many failed logins for \(user); wait a minute")))
@@ -78,7 +78,7 @@ extension RESTResponder {
             }
         }
         if let user, user != claims.user { return .failure(.unauthorized("the device token belongs to another user")) }
-        guard users.deviceIsActive(claims.device, user: claims.user) else {
+        guard await users.deviceIsActive(claims.device, user: claims.user) else {
             metrics.failedLogins.increment()
             return .failure(.unauthorized("device \(claims.device) was revoked (or its user removed); run `convosync login URL` again"))
         }
@@ -93,7 +93,7 @@ extension RESTResponder {
         case (.post, ["login"]):
             return try await login(request, principal: principal, context: context)
         case (.get, ["devices"]):
-            let list = try users.devices(of: principal.user).map { d -> [String: Any] in
+            let list = try await users.devices(of: principal.user).map { d -> [String: Any] in
                 var entry: [String: Any] = ["id": d.id, "name": d.name, "scopes": d.scopes.split(separator: " ").map(String.init), "created": d.created, "expires": d.expires]
                 if let seen = d.lastSeen { entry["lastSeen"] = seen }
                 if d.id == principal.device { entry["current"] = true }
@@ -101,8 +101,8 @@ extension RESTResponder {
             }
             return Self.jsonArray(.ok, list)
         case (.delete, let p) where p.count == 2 && p[0] == "devices":
-            try users.revokeDevice(p[1], user: principal.user)
-            users.audit("device-revoked", user: principal.user, device: principal.device, detail: p[1])
+            try await users.revokeDevice(p[1], user: principal.user)
+            await users.audit("device-revoked", user: principal.user, device: principal.device, detail: p[1])
             return Self.json(.ok, ["revoked": p[1]])
         case (.get, ["events"]):
             throw StoreError(.badRequest, "events are a WebSocket: connect with an Upgrade: websocket request")
@@ -142,9 +142,9 @@ extension RESTResponder {
         let days = input.expiresInDays ?? configuration.tokenLifetimeDays
         guard (1...3650).contains(days) else { throw StoreError(.badRequest, "expiresInDays must be 1…3650") }
         let expires = Date().addingTimeInterval(TimeInterval(days) * 86400)
-        let device = try users.addDevice(user: principal.user, name: input.device ?? "device", scopes: scopes, expires: expires, limit: configuration.maxDevicesPerUser)
+        let device = try await users.addDevice(user: principal.user, name: input.device ?? "device", scopes: scopes, expires: expires, limit: configuration.maxDevicesPerUser)
         let token = try await tokens.sign(user: principal.user, device: device.id, scopes: scopes, expires: expires)
-        users.audit("login", user: principal.user, device: device.id, detail: "device \"\(device.name)\" scopes \(device.scopes)")
+        await users.audit("login", user: principal.user, device: device.id, detail: "device \"\(device.name)\" scopes \(device.scopes)")
         context.logger.info("login", metadata: ["user": "\(principal.user)", "device": "\(device.id)"])
         return Self.json(.ok, ["token": token, "device": device.id, "name": device.name, "user": principal.user, "scopes": scopes.sorted().map(\.rawValue), "expires": device.expires])
     }

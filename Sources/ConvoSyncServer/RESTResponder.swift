@@ -214,7 +214,7 @@ public struct RESTResponder: HTTPResponder {
             try store.remove(handle)
             usage.add(principal.user, -size)
             if handle.type != .lock {
-                users.audit("delete", user: principal.user, device: principal.device, detail: "\(store.root.lastPathComponent)/\(handle.relativePath)")
+                await users.audit("delete", user: principal.user, device: principal.device, detail: "\(store.root.lastPathComponent)/\(handle.relativePath)")
             }
             return Self.text(.ok, "deleted")
         default:

@@ -1,9 +1,9 @@
 public import ConvoSyncFormat
 import Crypto
 public import Foundation
-import GRDB
 
-/// Accounts, kept in SQLite (`<data dir>/convosync.sqlite`, through GRDB).
+/// Accounts: kept in SQLite (`<data dir>/convosync.sqlite`, through GRDB) or PostgreSQL
+/// (``AccountDatabase``).
 ///
 /// Passwords are stored as scrypt hashes (`scrypt$N$r$p$salt$hash`, hex), never in clear.
 /// A successful check is remembered for a minute in memory (keyed by a SHA-256 of the
@@ -11,7 +11,7 @@ import GRDB
 /// slow hash per request would cap throughput. Failed attempts are counted per user: after
 /// ``maxFailures`` within ``failureWindow`` the user is locked out until the window passes.
 public final class UserStore: @unchecked Sendable {
-    let db: DatabaseQueue
+    public let database: any AccountDatabase
     let kdf: KDFParameters
     let lock = NSLock()
     private var verified: [String: Date] = [:]
@@ -25,28 +25,31 @@ public final class UserStore: @unchecked Sendable {
     /// process takes effect on a running server within this time.
     public static let verifiedFor: TimeInterval = 60
 
-    public init(path: String, kdf: KDFParameters = .default) throws {
+    public init(database: any AccountDatabase, kdf: KDFParameters = .default) {
+        self.database = database
         self.kdf = kdf
-        do {
-            // Password hashes are secrets: the database is readable by the server's user only.
-            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-            if fd >= 0 { close(fd) }
-            chmod(path, 0o600)
-            db = try DatabaseQueue(path: path)
-            try db.write { db in
-                try db.execute(sql: """
-                    CREATE TABLE IF NOT EXISTS users (
-                        name TEXT PRIMARY KEY NOT NULL,
-                        password TEXT NOT NULL,
-                        created TEXT NOT NULL
-                    )
-                    """)
-                try db.execute(sql: Self.deviceSchema)
-                try db.execute(sql: Self.auditSchema)
-            }
-        } catch {
-            throw StoreError(.io, "cannot open the account database \(path): \(error)")
+    }
+
+    /// SQLite at `path`.
+    public convenience init(path: String, kdf: KDFParameters = .default) throws {
+        self.init(database: try SQLiteAccounts(path: path), kdf: kdf)
+    }
+
+    /// The database `DATABASE_URL` names (`sqlite:PATH`, `sqlite://PATH` or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB`), else SQLite at `defaultPath`.
+    public static func open(url: String?, defaultPath: String, kdf: KDFParameters = .default) async throws -> UserStore {
+        guard let url, !url.isEmpty else { return try UserStore(path: defaultPath, kdf: kdf) }
+        if url.hasPrefix("sqlite://") { return try UserStore(path: String(url.dropFirst(9)), kdf: kdf) }
+        if url.hasPrefix("sqlite:") { return try UserStore(path: String(url.dropFirst(7)), kdf: kdf) }
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            return UserStore(database: try await PostgresAccounts.open(url: url), kdf: kdf)
         }
+        throw StoreError(.badRequest, "DATABASE_URL must start with sqlite:, postgres:// or postgresql://")
+    }
+
+    /// Ends the database's connections (PostgreSQL).
+    public func close() async {
+        if let postgres = database as? PostgresAccounts { await postgres.shutdown() }
     }
 
     public static func isValidName(_ name: String) -> Bool {
@@ -67,46 +70,28 @@ public final class UserStore: @unchecked Sendable {
     /// Names that would collide with the API's own paths (`/api/v1/…`, `/api/v1/account/…`).
     public static let reservedNames: Set<String> = ["api", "account", "healthz", "metrics"]
 
-    public func add(_ name: String, password: String) throws {
+    public func add(_ name: String, password: String) async throws {
         guard Self.isValidName(name) else { throw StoreError(.badRequest, "'\(name)' is not a valid user name (1-64 letters, digits, '-', '_', '.')") }
         guard !Self.reservedNames.contains(name) else { throw StoreError(.badRequest, "'\(name)' is reserved for the server's own paths; choose another name") }
         guard password.count >= 8 else { throw StoreError(.badRequest, "the password must have at least 8 characters") }
-        let encoded = try hash(password)
-        do {
-            try db.write { db in
-                try db.execute(sql: "INSERT INTO users (name, password, created) VALUES (?, ?, ?)", arguments: [name, encoded, ISO8601DateFormatter().string(from: Date())])
-            }
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            throw StoreError(.exists, "user \(name) exists already")
-        }
-        audit("user-added", user: name)
+        try await database.insertUser(name: name, password: try hash(password), created: Self.timestamp())
+        await audit("user-added", user: name)
     }
 
-    public func setPassword(_ name: String, password: String) throws {
+    public func setPassword(_ name: String, password: String) async throws {
         guard password.count >= 8 else { throw StoreError(.badRequest, "the password must have at least 8 characters") }
-        let encoded = try hash(password)
-        let changed = try db.write { db -> Int in
-            try db.execute(sql: "UPDATE users SET password = ? WHERE name = ?", arguments: [encoded, name])
-            return db.changesCount
-        }
-        guard changed == 1 else { throw StoreError(.notFound, "no user \(name)") }
+        guard try await database.updatePassword(name: name, password: try hash(password)) else { throw StoreError(.notFound, "no user \(name)") }
         lock.withLock { verified = verified.filter { !$0.key.hasPrefix(name + "\0") } }
-        audit("password-changed", user: name)
+        await audit("password-changed", user: name)
     }
 
-    public func remove(_ name: String) throws {
-        let changed = try db.write { db -> Int in
-            try db.execute(sql: "DELETE FROM users WHERE name = ?", arguments: [name])
-            let changed = db.changesCount
-            try db.execute(sql: "DELETE FROM devices WHERE user = ?", arguments: [name])
-            return changed
-        }
-        guard changed == 1 else { throw StoreError(.notFound, "no user \(name)") }
+    public func remove(_ name: String) async throws {
+        guard try await database.deleteUser(name: name) else { throw StoreError(.notFound, "no user \(name)") }
         lock.withLock {
             verified = verified.filter { !$0.key.hasPrefix(name + "\0") }
             activeDevices = [:]
         }
-        audit("user-removed", user: name)
+        await audit("user-removed", user: name)
     }
 
     public struct User: Sendable, Codable {
@@ -114,16 +99,14 @@ public final class UserStore: @unchecked Sendable {
         public var created: String
     }
 
-    public func list() throws -> [User] {
-        try db.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, created FROM users ORDER BY name").map { User(name: $0["name"], created: $0["created"]) }
-        }
+    public func list() async throws -> [User] {
+        try await database.listUsers()
     }
 
     public enum Check: Sendable { case ok, wrong, lockedOut }
 
     /// Checks a user's password (constant-time comparison of the scrypt output).
-    public func check(_ name: String, password: String) -> Check {
+    public func check(_ name: String, password: String) async -> Check {
         let cacheKey = name + "\0" + Hex.encode(Array(SHA256.hash(data: Array((name + "\0" + password).utf8))))
         let now = Date()
         let state: Check? = lock.withLock {
@@ -138,7 +121,7 @@ public final class UserStore: @unchecked Sendable {
             return recent.count >= Self.maxFailures ? .lockedOut : nil
         }
         if let state { return state }
-        let stored = try? db.read { db in try String.fetchOne(db, sql: "SELECT password FROM users WHERE name = ?", arguments: [name]) }
+        let stored = try? await database.passwordHash(name: name)
         let ok: Bool
         if let encoded = stored.flatMap({ $0 }) {
             ok = verify(password, against: encoded)

@@ -21,7 +21,7 @@ struct ServerCommand: AsyncParsableCommand {
 
             ENVIRONMENT:
               CONVOSYNC_SERVER_PASSWORD  password for `user add` / `user passwd` (else a prompt)
-              DATABASE_URL               sqlite:PATH for the account database (default DIR/convosync.sqlite)
+              DATABASE_URL               account database: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB (default DIR/convosync.sqlite)
               CONVOSYNC_DATA_DIR         default for --data-dir
               CONVOSYNC_USER_QUOTA       default for --user-quota
               JWT_SECRET                 key for device tokens, 32+ characters (default: generated into DIR/jwt-secret)
@@ -43,18 +43,26 @@ struct DataOptions: ParsableArguments {
         return ServerConfiguration(dataDirectory: URL(fileURLWithPath: (dir as NSString).expandingTildeInPath).standardizedFileURL)
     }
 
-    func users() throws -> UserStore {
+    /// The account database: `DATABASE_URL` (sqlite:PATH or postgres://…), else DIR/convosync.sqlite.
+    func users() async throws -> UserStore {
         let config = configuration
         try ConvoSyncServer.prepare(config)
-        var path = config.databasePath
-        if let url = environment["DATABASE_URL"], !url.isEmpty {
-            if url.hasPrefix("sqlite://") { path = String(url.dropFirst(9)) } else if url.hasPrefix("sqlite:") { path = String(url.dropFirst(7)) } else {
-                throw ValidationError("DATABASE_URL '\(url.prefix(12))…' is not supported by this build; use sqlite:PATH (PostgreSQL support is not built yet)")
-            }
-        }
         var kdf = KDFDefaults.server
         if let n = environment["CONVOSYNC_SCRYPT_N"].flatMap(Int.init) { kdf.n = n }
-        return try UserStore(path: path, kdf: kdf)
+        return try await UserStore.open(url: environment["DATABASE_URL"], defaultPath: config.databasePath, kdf: kdf)
+    }
+
+    /// Runs `body` with the account database open, closing it after (PostgreSQL connections).
+    func withUsers<T>(_ body: (UserStore) async throws -> T) async throws -> T {
+        let users = try await users()
+        do {
+            let result = try await body(users)
+            await users.close()
+            return result
+        } catch {
+            await users.close()
+            throw error
+        }
     }
 }
 
@@ -103,13 +111,14 @@ struct Serve: AsyncParsableCommand {
         config.tlsCertificate = tlsCert
         config.tlsKey = tlsKey
         config.jwtSecret = data.environment["JWT_SECRET"]
-        let users = try data.users()
+        let users = try await data.users()
         let (host, dir) = (config.host, config.dataDirectory.path)
         let scheme = tlsCert == nil ? "http" : "https"
         let app = try await ConvoSyncServer.application(config, users: users) { port in
             FileHandle.standardOutput.write(Data("convosync-server listening on \(scheme)://\(host):\(port) (data: \(dir))\n".utf8))
         }
         try await app.runService()
+        await users.close()
     }
 }
 
@@ -145,7 +154,8 @@ struct UserCommand: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
         @Argument var name: String
         func run() async throws {
-            try data.users().add(name, password: try UserCommand.password())
+            let password = try UserCommand.password()
+            try await data.withUsers { try await $0.add(name, password: password) }
             print("added user \(name); their repositories live at /\(name)/REPO/")
         }
     }
@@ -155,7 +165,7 @@ struct UserCommand: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
         @Flag var json = false
         func run() async throws {
-            let users = try data.users().list()
+            let users = try await data.withUsers { try await $0.list() }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -171,7 +181,7 @@ struct UserCommand: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
         @Argument var name: String
         func run() async throws {
-            try data.users().remove(name)
+            try await data.withUsers { try await $0.remove(name) }
             print("removed user \(name)")
         }
     }
@@ -181,7 +191,8 @@ struct UserCommand: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
         @Argument var name: String
         func run() async throws {
-            try data.users().setPassword(name, password: try UserCommand.password())
+            let password = try UserCommand.password()
+            try await data.withUsers { try await $0.setPassword(name, password: password) }
             print("changed the password of \(name)")
         }
     }
@@ -196,7 +207,7 @@ struct Audit: AsyncParsableCommand {
     @Option(help: "At most this many entries, newest first.") var limit = 100
     @Flag var json = false
     func run() async throws {
-        let entries = try data.users().auditLog(user: user, limit: limit)
+        let entries = try await data.withUsers { try await $0.auditLog(user: user, limit: limit) }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

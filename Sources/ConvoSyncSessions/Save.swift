@@ -24,6 +24,9 @@ public struct SaveOptions: Sendable {
     public var stateDirectory: String
     public var host: String = Identity.host
     public var compression: Compression = .default
+    /// Called with the session this save continues (if any) before anything is read for it:
+    /// over the session API, it makes sure the device's mirror holds that session's files.
+    public var prepare: (@Sendable (String) async throws -> Void)?
 
     public init(directory: String, message: String, environment: [String: String]) {
         self.directory = directory
@@ -139,6 +142,10 @@ public struct SessionSaver {
         let headSession = try await session(head)
         let known = state.refs[line]
         let basisID = known.map(\.target) ?? head?.target
+        if let basisID, let prepare = options.prepare {
+            try await prepare(basisID)
+            await repository.reloadIndex()
+        }
         let basis: SessionFile? = if let basisID, basisID == head?.target { headSession } else if let basisID {
             try? await repository.load(SessionFile.self, id: try SessionID(hex: basisID))
         } else { nil }

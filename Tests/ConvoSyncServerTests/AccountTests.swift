@@ -73,11 +73,11 @@ struct AccountTests {
         #expect(try await server.request(.GET, "/alice/repo/keys/", bearer: "not-a-token").0 == 401)
 
         // The audit log has the logins, the revocation and the deletion; never a token.
-        let audit = try server.users.auditLog(user: "alice")
+        let audit = try await server.users.auditLog(user: "alice")
         #expect(audit.contains { $0.action == "login" } && audit.contains { $0.action == "device-revoked" } && audit.contains { $0.action == "delete" })
         #expect(!audit.contains { $0.detail.contains(alice.token) })
         #expect(UserStore.reservedNames.contains("api"))
-        #expect(throws: StoreError.self) { try server.users.add("account", password: "long-enough") }
+        await #expect(throws: StoreError.self) { try await server.users.add("account", password: "long-enough") }
         temp.cleanup()
         await server.stop()
     }
@@ -117,6 +117,22 @@ struct AccountTests {
         #expect(try await server.requestCount() - before - 1 == 2)
         let delta = received.take()
         #expect(delta.files <= 6 && delta.bytes < firstFetch.bytes / 4, "only the new pack, index, snapshot and session: \(delta)")
+
+        // B continues and saves through its mirror: two requests, the heads and the bundle.
+        try d.append(lines: 850..<860, to: again.transcript, on: d.b)
+        before = try await server.requestCount()
+        try await mirror.fetchHeads()
+        let mirrored = try await Repository.open(backend: BundlingBackend(base: rest, readThrough: mirror), password: "pw")
+        let third = try await d.save(d.b, "from b", into: mirrored) { $0.prepare = { id in try await mirror.ensure(session: id) } }
+        #expect(third.fork == nil && third.messages == 860 && third.added == [850, 860])
+        #expect(try await server.requestCount() - before - 1 == 2, "heads, then one bundle")
+        // A, behind, saves through the same kind of path: 409, the heads are refetched, a fork.
+        try d.append(lines: 860..<865, to: transcript, on: d.a)
+        let mirrorA = SessionMirror(remote: rest, cacheDirectory: cache.url.appendingPathComponent("a"))
+        try await mirrorA.fetchHeads()
+        let aRepo = try await Repository.open(backend: BundlingBackend(base: rest, readThrough: mirrorA), password: "pw")
+        let forked = try await d.save(d.a, "from a", into: aRepo) { $0.prepare = { id in try await mirrorA.ensure(session: id) } }
+        #expect(forked.fork?.currentSession == third.session, "the fork names the head that won")
 
         // conversations/<ref>/sync: up to date, or the head and what is missing.
         let head = try #require(try await SessionCatalog.heads(d.repository).first)
@@ -172,6 +188,29 @@ struct AccountTests {
         await #expect(throws: StorageError.self) {
             try await EventStream.listen(url: "http://127.0.0.1:\(server.port)/alice/live/", credentials: nil) { _ in false }
         }
+        await server.stop()
+    }
+
+    @Test("a client killed mid-upload, or mid-bundle, leaves no visible file and no moved ref")
+    func killedMidUpload() async throws {
+        let server = try await TestServer()
+        #expect(try await server.request(.POST, "/alice/cut/?create=true").0 == 200)
+        let auth = "Authorization: Basic \(Data("alice:alice-password".utf8).base64EncodedString())\r\n"
+        let body = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let name = ObjectID.hash(body).hex
+        try server.sendAndHangUp(Array("POST /alice/cut/data/\(name) HTTP/1.1\r\nHost: x\r\n\(auth)Content-Length: \(body.count)\r\n\r\n".utf8) + body.prefix(30_000))
+        // A bundle whose ref would come after a pack cut short.
+        var bundle = BundleFormat.header() + BundleFormat.entryHeader(try Handle(.pack, name: name), size: body.count) + body.prefix(50_000)
+        try server.sendAndHangUp(Array("POST /api/v1/alice/cut/sessions/save HTTP/1.1\r\nHost: x\r\n\(auth)Content-Length: \(bundle.count + 60_000)\r\n\r\n".utf8) + bundle)
+        bundle.removeAll()
+        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(try await server.request(.HEAD, "/alice/cut/data/\(name)").0 == 404)
+        #expect(String(decoding: try await server.request(.GET, "/alice/cut/data/").1, as: UTF8.self) == "[]")
+        #expect(String(decoding: try await server.request(.GET, "/alice/cut/refs/").1, as: UTF8.self) == "[]")
+        let files = FileManager.default.enumerator(atPath: server.dir.path + "/data/repos/alice/cut")?.allObjects as? [String] ?? []
+        #expect(!files.contains { ($0 as NSString).lastPathComponent.hasPrefix(".tmp-") }, "the aborted uploads' temporary files are gone: \(files)")
+        // The whole upload afterwards works.
+        #expect(try await server.request(.POST, "/alice/cut/data/\(name)", body: body).0 == 200)
         await server.stop()
     }
 

@@ -23,7 +23,7 @@ final class TestServer: @unchecked Sendable {
 
     init(
         appendOnly: Bool = false, maxBodySize: Int = 64 << 20, userQuota: Int? = nil, maxDevices: Int? = 5, maxConversationSize: Int? = nil,
-        logger: Logger? = nil
+        users given: UserStore? = nil, logger: Logger? = nil
     ) async throws {
         dir = try TemporaryDirectory()
         var config = ServerConfiguration(dataDirectory: dir.url.appendingPathComponent("data"))
@@ -34,10 +34,10 @@ final class TestServer: @unchecked Sendable {
         config.maxDevicesPerUser = maxDevices
         config.maxConversationSize = maxConversationSize
         try ConvoSyncServer.prepare(config)
-        users = try UserStore(path: config.databasePath, kdf: .insecureTesting)
-        try users.add("alice", password: "alice-password")
-        try users.add("bob", password: "bob-password")
-        try users.add("carol", password: "carol-password")
+        users = try given ?? UserStore(path: config.databasePath, kdf: .insecureTesting)
+        try await users.add("alice", password: "alice-password")
+        try await users.add("bob", password: "bob-password")
+        try await users.add("carol", password: "carol-password")
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let app = try await ConvoSyncServer.application(config, users: users, logger: logger) { port in continuation.yield(port) }
         task = Task { try await app.run() }
@@ -61,6 +61,21 @@ final class TestServer: @unchecked Sendable {
         let text = String(decoding: try await request(.GET, "/metrics", auth: nil).1, as: UTF8.self)
         return text.split(separator: "\n").filter { $0.hasPrefix("convosync_requests_total") }
             .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +).rounded().toInt
+    }
+
+    /// Sends the start of a request over a socket and hangs up: a client killed mid-upload.
+    func sendAndHangUp(_ bytes: [UInt8]) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket failed") }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard ok == 0 else { close(fd); throw TestFailure("connect failed") }
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        usleep(100_000)
+        close(fd)
     }
 
     /// Sends raw bytes over a socket (for requests an HTTP client will not send) and returns
