@@ -342,7 +342,10 @@ extension GlobalOptions {
         do {
             if let mirror, let bundling = backend as? BundlingBackend {
                 do {
-                    try await mirror.fetchHeads()
+                    // A device that has talked to this server before sends its save without
+                    // asking for the heads: if another device moved the ref on, the 409 answer
+                    // makes it fetch them and decide (continue or fork) then.
+                    if !mirror.hasIdentity { try await mirror.fetchHeads() }
                     backend = BundlingBackend(base: bundling.base, readThrough: mirror)
                 } catch is SessionMirror.Unsupported {
                 } catch {

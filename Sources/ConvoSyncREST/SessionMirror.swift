@@ -59,6 +59,12 @@ public struct SessionMirror: Sendable {
         }
     }
 
+    /// Whether a previous ``fetchHeads()`` left the config and a key here, so the repository
+    /// can be opened from the mirror without asking the server.
+    public var hasIdentity: Bool {
+        (try? local.stat(.config)) != nil && ((try? local.list(.key))?.isEmpty == false)
+    }
+
     /// Where the mirror records sessions whose every file it holds (a file per session name).
     var completeDirectory: String { local.root.path + ".complete" }
 

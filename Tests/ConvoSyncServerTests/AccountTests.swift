@@ -134,6 +134,16 @@ struct AccountTests {
         let forked = try await d.save(d.a, "from a", into: aRepo) { $0.prepare = { id in try await mirrorA.ensure(session: id) } }
         #expect(forked.fork?.currentSession == third.session, "the fork names the head that won")
 
+        // B again, from its mirror as it is (as `convosync save` does once the mirror has the
+        // repository's identity): one request, the bundle.
+        mirror.markComplete(third.session)
+        try d.append(lines: 865..<870, to: again.transcript, on: d.b)
+        before = try await server.requestCount()
+        let bAgain = try await Repository.open(backend: BundlingBackend(base: rest, readThrough: mirror), password: "pw")
+        let fourth = try await d.save(d.b, "b again", into: bAgain) { $0.prepare = { id in try await mirror.ensure(session: id) } }
+        #expect(fourth.fork == nil && fourth.version == third.version + 1)
+        #expect(try await server.requestCount() - before - 1 == 1, "the bundle alone")
+
         // conversations/<ref>/sync: up to date, or the head and what is missing.
         let head = try #require(try await SessionCatalog.heads(d.repository).first)
         let ref = head.head.ref
