@@ -1,6 +1,7 @@
 public import ConvoSyncFormat
 public import ConvoSyncStorage
 import Crypto
+public import NIOCore
 public import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -66,19 +67,26 @@ public struct RepositoryStore: Sendable {
         }
     }
 
-    /// Reads `range` of a file in chunks, calling `body` for each.
-    public func read(_ handle: Handle, range: Range<Int>, chunk: Int = 1 << 20, _ body: ([UInt8]) async throws -> Void) async throws {
+    /// Reads `range` of a file in chunks, calling `body` for each: each chunk is read straight
+    /// into a fresh ByteBuffer, which goes to the socket without another copy.
+    public func read(_ handle: Handle, range: Range<Int>, chunk: Int = 1 << 20, _ body: (ByteBuffer) async throws -> Void) async throws {
         let fd = open(path(handle), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError(errno == ENOENT ? .notFound : .io, "cannot open \(handle)") }
         defer { close(fd) }
+        let allocator = ByteBufferAllocator()
         var offset = range.lowerBound
-        var buffer = [UInt8](repeating: 0, count: min(chunk, max(range.count, 1)))
         while offset < range.upperBound {
-            let want = min(buffer.count, range.upperBound - offset)
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(offset)) }  // invariant: buffer not empty
-            if n < 0 && errno == EINTR { continue }
+            let want = min(chunk, range.upperBound - offset)
+            var buffer = allocator.buffer(capacity: want)
+            var failure: Int32 = 0
+            let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw in
+                let got = pread(fd, raw.baseAddress!, want, off_t(offset))  // invariant: capacity >= want > 0
+                if got < 0 { failure = errno }
+                return max(got, 0)
+            }
+            if failure == EINTR { continue }
             guard n > 0 else { throw StoreError(.io, "\(handle) shrank while being read") }
-            try await body(Array(buffer[0..<n]))
+            try await body(buffer)
             offset += n
         }
     }

@@ -178,7 +178,7 @@ public struct RESTResponder: HTTPResponder {
             let wanted = range
             metrics.bytesOut.increment(by: Int64(wanted.count))
             let body = ResponseBody(contentLength: wanted.count) { writer in
-                try await store.read(handle, range: wanted) { chunk in try await writer.write(ByteBuffer(bytes: chunk)) }
+                try await store.read(handle, range: wanted) { chunk in try await writer.write(chunk) }
                 try await writer.finish(nil)
             }
             return Response(status: status, headers: headers, body: body)

@@ -210,8 +210,8 @@ extension RESTResponder {
                 try await writer.write(ByteBuffer(bytes: BundleFormat.entryHeader(handle, size: size)))
                 var sent = 0
                 try await store.read(handle, range: 0..<size) { chunk in
-                    sent += chunk.count
-                    try await writer.write(ByteBuffer(bytes: chunk))
+                    sent += chunk.readableBytes
+                    try await writer.write(chunk)
                 }
                 guard sent == size else { throw StoreError(.io, "\(handle) changed size while being sent") }
             }
