@@ -1,0 +1,166 @@
+import ConvoSyncTestSupport
+import Foundation
+import Testing
+
+/// The `convosync-server` binary, started on a free loopback port with its data in a
+/// temporary directory, as the README's quick start does.
+final class ServerProcess: @unchecked Sendable {
+    let process = Process()
+    let dir: String
+    let url: String
+
+    static var binary: URL { Paths.binary.deletingLastPathComponent().appendingPathComponent("convosync-server") }
+
+    static func run(_ args: [String], env: [String: String] = [:]) throws -> RunResult {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return RunResult(status: p.terminationStatus, stdout: o, stderr: e)
+    }
+
+    init(dir: String, users: [String: String]) throws {
+        self.dir = dir
+        for (name, password) in users {
+            let added = try Self.run(["user", "add", name, "--data-dir", dir], env: ["CONVOSYNC_SERVER_PASSWORD": password, "CONVOSYNC_SCRYPT_N": "1024"])
+            guard added.status == 0 else { throw TestFailure("user add: \(added.stderr)") }
+        }
+        FileManager.default.createFile(atPath: dir + "/stdout", contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/stdout"))
+        process.executableURL = Self.binary
+        process.arguments = ["serve", "--data-dir", dir, "--listen", "127.0.0.1:0"]
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        var found: String?
+        for _ in 0..<100 {
+            let text = (try? String(contentsOfFile: dir + "/stdout", encoding: .utf8)) ?? ""
+            if let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression), text.contains("listening on") {
+                found = String(text[range])
+                break
+            }
+            usleep(100_000)
+        }
+        guard let found else {
+            process.terminate()
+            throw TestFailure("the server did not start: \((try? String(contentsOfFile: dir + "/stdout", encoding: .utf8)) ?? "")")
+        }
+        url = found
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+@Suite("convosync against convosync-server: login, devices, watch, resume --wait", .serialized)
+struct ServerCLITests {
+    @Test("two devices log in, sync a session through the server binary, watch and wait for saves, revoke and log out, with their exit codes")
+    func accountCommands() async throws {
+        let d = try await TwoDevices()
+        let server = try ServerProcess(dir: d.temp.path + "/server", users: ["alice": "alice-password"])
+        defer { server.stop() }
+        let repo = server.url + "/alice/cli/"
+        func env(_ device: TwoDevices.Device) -> [String: String] {
+            device.environment.merging([
+                "XDG_CONFIG_HOME": device.home + "/.config", "XDG_CACHE_HOME": device.home + "/.cache",
+                "CONVOSYNC_SERVER_PASSWORD": "alice-password",
+            ]) { $1 }
+        }
+        func run(_ device: TwoDevices.Device, _ args: [String]) throws -> RunResult {
+            try convosync(args + ["-r", repo], extraEnv: env(device), cwd: device.checkout)
+        }
+        /// Starts a command and returns the process, its stdout being collected into a file.
+        func start(_ device: TwoDevices.Device, _ args: [String]) throws -> (Process, String) {
+            let p = Process()
+            p.executableURL = Paths.binary
+            p.arguments = args + ["-r", repo]
+            p.currentDirectoryURL = URL(fileURLWithPath: device.checkout)
+            var e = ProcessInfo.processInfo.environment.merging(env(device)) { $1 }
+            e["CONVOSYNC_PASSWORD"] = "pw"
+            e["CONVOSYNC_SCRYPT_N"] = "1024"
+            p.environment = e
+            let out = d.temp.path + "/out-\(UUID().uuidString)"
+            FileManager.default.createFile(atPath: out, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+            p.standardOutput = handle
+            p.standardError = handle
+            try p.run()
+            return (p, out)
+        }
+        func wait(_ p: Process, seconds: Double) -> Bool {
+            for _ in 0..<Int(seconds * 20) where p.isRunning { usleep(50_000) }
+            if p.isRunning { p.terminate(); return false }
+            return true
+        }
+
+        // Login stores a token (0600); a wrong password is refused with exit 1.
+        var wrong = env(d.a)
+        wrong["CONVOSYNC_SERVER_PASSWORD"] = "not-the-password"
+        let refused = try convosync(["login", server.url, "--user", "alice"], extraEnv: wrong)
+        #expect(refused.status == 1 && refused.stderr.contains("login refused"), "\(refused.stderr)")
+        for device in [d.a, d.b] {
+            let login = try run(device, ["login", server.url, "--user", "alice", "--device", device.name])
+            #expect(login.status == 0 && login.stdout.contains("logged in"), "\(login.stderr)")
+            let credentials = device.home + "/.config/convosync/credentials.json"
+            let mode = (try FileManager.default.attributesOfItem(atPath: credentials)[.posixPermissions] as? NSNumber)?.intValue
+            #expect(mode == 0o600)
+            #expect(!(try String(contentsOfFile: credentials, encoding: .utf8)).contains("alice-password"), "the password is not stored")
+        }
+
+        // A saves; B watches; B resumes through the session API; A saves +20: B is told.
+        #expect(try run(d.a, ["init"]).status == 0)
+        let aPath = try d.placeClaudeSession(on: d.a, lines: 0..<100, subagents: false)
+        let first = try run(d.a, ["save", "first"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let (watch, watchOut) = try start(d.b, ["watch", "--json", "--count", "1"])
+        let resumed = try run(d.b, ["resume", "--json"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let bPath = try #require(((try? JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8))) as? [String: Any])?["transcript"] as? String)
+        try await Task.sleep(nanoseconds: 500_000_000)
+        try d.append(lines: 100..<120, to: aPath, on: d.a)
+        let second = try run(d.a, ["save", "second", "--json"])
+        #expect(second.status == 0, "\(second.stderr)")
+        let secondSession = ((try? JSONSerialization.jsonObject(with: Data(second.stdout.utf8))) as? [String: Any])?["session"] as? String
+        #expect(wait(watch, seconds: 20) && watch.terminationStatus == 0)
+        let event = (try? String(contentsOfFile: watchOut, encoding: .utf8)) ?? ""
+        #expect(event.contains("session.saved") && secondSession.map { event.contains($0) } == true, "\(event)")
+
+        // resume --wait blocks until A saves again, then resumes that save.
+        let (waiting, waitOut) = try start(d.b, ["resume", "--wait", "--timeout", "30", "--json"])
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        #expect(waiting.isRunning, "resume --wait is waiting")
+        let again = try run(d.b, ["resume"])  // B catches up with the second save first
+        #expect(again.status == 0, "\(again.stderr)")
+        try d.append(lines: 120..<130, to: aPath, on: d.a)
+        #expect(try run(d.a, ["save", "third"]).status == 0)
+        #expect(wait(waiting, seconds: 30) && waiting.terminationStatus == 0, "\((try? String(contentsOfFile: waitOut, encoding: .utf8)) ?? "")")
+        #expect(try d.read(bPath).split(separator: UInt8(ascii: "\n")).count == 130)
+        let timedOut = try run(d.b, ["resume", "--wait", "--timeout", "1"])
+        #expect(timedOut.status == 1 && timedOut.stderr.contains("no session was saved within 1 s"), "\(timedOut.stderr)")
+
+        // Devices: both listed; A revokes B; B is refused and told to log in again.
+        let listed = try run(d.a, ["devices", "list", "--json"])
+        let devices = (try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8))) as? [[String: Any]] ?? []
+        #expect(devices.count == 2 && devices.contains { $0["current"] as? Bool == true && $0["name"] as? String == "laptop" }, "\(listed.stdout)")
+        let phone = try #require(devices.first { $0["name"] as? String == "phone" }?["id"] as? String)
+        #expect(try run(d.a, ["devices", "revoke", phone]).status == 0)
+        let revoked = try run(d.b, ["resume"])
+        #expect(revoked.status != 0 && revoked.stderr.contains("revoked"), "\(revoked.stderr)")
+
+        // Logout: A's token is revoked on the server and forgotten here.
+        #expect(try run(d.a, ["logout"]).status == 0)
+        let afterLogout = try run(d.a, ["devices", "list"])
+        #expect(afterLogout.status == 1 && afterLogout.stderr.contains("not logged in"), "\(afterLogout.stderr)")
+        let audit = try ServerProcess.run(["audit", "--data-dir", server.dir, "--json"])
+        #expect(audit.status == 0 && audit.stdout.contains("device-revoked") && !audit.stdout.contains("alice-password"))
+    }
+}
