@@ -183,5 +183,6 @@ struct Watch: AsyncParsableCommand {
         private var n = 0
         private let lock = NSLock()
         func next() -> Int { lock.withLock { n += 1; return n } }
+        var value: Int { lock.withLock { n } }
     }
 }

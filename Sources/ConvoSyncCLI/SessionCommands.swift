@@ -44,7 +44,7 @@ struct Save: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let (repo, offline) = try await global.openForSessions(offlineSave: true, json: output.json)
+        let (repo, wasOffline) = try await global.openForSessions(offlineSave: true, json: output.json)
         var options = SaveOptions(directory: FileManager.default.currentDirectoryPath, message: message, environment: environment)
         options.agent = agent
         options.sessionID = session
@@ -53,14 +53,35 @@ struct Save: AsyncParsableCommand {
         options.push = !noPush
         options.wip = wip
         options.compression = try Compression(parsing: compression)
-        let mirror = await (repo.backend as? BundlingBackend)?.readThrough
+        let mirror = (repo.backend as? BundlingBackend)?.readThrough
         if let mirror {
-            // Over the session API: the session this save continues must be in the mirror.
-            options.prepare = { id in try await mirror.ensure(session: id) }
+            // Over the session API: the session this save continues should be in the mirror.
+            // One saved without a manifest cannot be fetched in one piece: the save then reads
+            // what it needs file by file.
+            options.prepare = { id in
+                do { try await mirror.ensure(session: id) } catch is SessionMirror.Unsupported {}
+            }
         }
-        let result = try await SessionSaver(repository: repo, options: options).run()
-        // Its files went into the mirror on top of a complete parent: complete too.
-        mirror?.markComplete(result.session)
+        var offline = wasOffline
+        let result: SaveResult
+        do {
+            result = try await SessionSaver(repository: repo, options: options).run()
+            // Its files went into the mirror on top of a complete parent: complete too.
+            mirror?.markComplete(result.session)
+        } catch let error where mirror != nil && Self.isUnreachable(error)
+            && Outbox.canWorkOffline(location: repo.backend.location, stateDirectory: DeviceState.directory(environment: environment)) {
+            // The mirror let the save get this far without the server, which is gone: the
+            // commit is made; queue the conversation in the outbox like any offline save.
+            if !global.quiet && !output.json {
+                FileHandle.standardError.write(Data("convosync: \(repo.backend.location) cannot be reached (\(error)); saving to the local outbox\n".utf8))
+            }
+            let outbox = try await Outbox.open(
+                location: repo.backend.location, password: global.password(), stateDirectory: DeviceState.directory(environment: environment),
+                cacheDirectory: global.cacheDirectory)
+            options.prepare = nil
+            result = try await SessionSaver(repository: outbox, options: options).run()
+            offline = true
+        }
         if output.json {
             try printJSON(SaveOutput(result: result, offline: offline))
         } else {
@@ -86,6 +107,15 @@ struct Save: AsyncParsableCommand {
                 """.utf8))
             throw ExitCode(ExitStatus.forked)
         }
+    }
+}
+
+extension Save {
+    /// A network failure reaching the server (not a refusal by it).
+    static func isUnreachable(_ error: any Error) -> Bool {
+        if let e = error as? StorageError { return e.code == .unavailable }
+        if let e = error as? ConvoSyncError { return e.code == .backend && e.message.contains("cannot reach") }
+        return false
     }
 }
 
@@ -157,10 +187,14 @@ extension Resume {
         if !global.quiet && !output.json {
             FileHandle.standardError.write(Data("convosync: waiting for another device to save to \(RESTBackend.redact(location))…\n".utf8))
         }
-        let listen = Task {
+        let listen = Task { () -> Bool in
+            let heard = Watch.Counter()
             try await EventStream.listen(url: location, credentials: CredentialStore(environment: global.environment)) { event in
-                event.repository != repositoryName  // keep listening until this repository's save
+                guard event.repository == repositoryName else { return true }  // keep listening
+                _ = heard.next()
+                return false
             }
+            return heard.value > 0
         }
         if let timeout {
             let timer = Task {
@@ -168,12 +202,17 @@ extension Resume {
                 listen.cancel()
             }
             defer { timer.cancel() }
-            do { try await listen.value } catch {
+            let heard: Bool
+            do { heard = try await listen.value } catch {
                 if listen.isCancelled { throw ConvoSyncError(.notFound, "no session was saved within \(timeout) s") }
                 throw error
             }
+            guard heard else {
+                throw ConvoSyncError(listen.isCancelled ? .notFound : .backend,
+                    listen.isCancelled ? "no session was saved within \(timeout) s" : "the server closed the event stream before a save arrived")
+            }
         } else {
-            try await listen.value
+            guard try await listen.value else { throw ConvoSyncError(.backend, "the server closed the event stream before a save arrived") }
         }
     }
 }
@@ -352,7 +391,13 @@ extension GlobalOptions {
                     throw ConvoSyncError.wrap(error, file: "sessions")
                 }
             }
-            repo = try await Repository.open(backend: backend, password: password(), cacheDirectory: cacheDirectory)
+            do {
+                repo = try await Repository.open(backend: backend, password: password(), cacheDirectory: cacheDirectory)
+            } catch let error as ConvoSyncError where error.code == .wrongPassword && mirror?.hasIdentity == true {
+                // The mirror's key files may be old (a password changed on another device).
+                try await mirror?.fetchHeads()
+                repo = try await Repository.open(backend: backend, password: password(), cacheDirectory: cacheDirectory)
+            }
         } catch let error as ConvoSyncError where offlineSave && (error.code == .noRepository || error.code == .backend)
             && Outbox.canWorkOffline(location: backend.location, stateDirectory: stateDirectory) {
             if !quiet && !json {

@@ -90,11 +90,13 @@ public actor BundlingBackend: Backend, SessionManifestSink {
             guard range.upperBound <= data.count else { throw StorageError(.io, "\(handle) is shorter than the range asked for") }
             return Array(data[range])
         }
-        if let local = readThrough?.local {
+        if let mirror = readThrough {
+            let local = mirror.local
             if (try? local.stat(handle)) == nil {
-                // Fetched whole, so later ranges of it are local too.
+                // Fetched whole, so later ranges of it are local too; checked against its name
+                // before the mirror keeps it.
                 let data = try await base.load(handle, range: nil)
-                try? local.save(handle, data: data)
+                try await mirror.keepFetched(handle, data)
                 guard let range else { return data }
                 guard range.upperBound <= data.count else { throw StorageError(.io, "\(handle) is shorter than the range asked for") }
                 return Array(data[range])

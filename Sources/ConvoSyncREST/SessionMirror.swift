@@ -96,8 +96,9 @@ public struct SessionMirror: Sendable {
         }
         let body = try JSONSerialization.data(withJSONObject: ["session": session, "have": have] as [String: Any])
         let reply = try await remote.send(.POST, api + "sessions/resume", body: Array(body), headers: [("Content-Type", "application/json")], what: "resume session")
-        if reply.status.code == 404 && String(decoding: reply.body.prefix(200), as: UTF8.self).contains("manifest") {
-            throw Unsupported(reason: "session \(session.prefix(8)) was not saved through the session API")
+        if reply.status.code == 404 {
+            // No manifest for it or an ancestor, or a file of it is gone: read file by file.
+            throw Unsupported(reason: "session \(session.prefix(8)): \(String(decoding: reply.body.prefix(200), as: UTF8.self))")
         }
         try remote.check(reply, "resume session")
         let received = try await unpack(reply.body)
@@ -125,6 +126,11 @@ public struct SessionMirror: Sendable {
             bytes += data.count
         }
         return (files, bytes)
+    }
+
+    /// Keeps a file fetched by another path (a read-through load), checked like the rest.
+    func keepFetched(_ handle: Handle, _ data: [UInt8]) async throws {
+        try await keep(handle, data, verify: handle.type != .config && handle.type != .ref)
     }
 
     func keep(_ handle: Handle, _ data: [UInt8], verify: Bool) async throws {

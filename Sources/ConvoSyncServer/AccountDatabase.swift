@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import GRDB
 
 /// Where accounts, devices and the audit log live: SQLite in the data directory by default

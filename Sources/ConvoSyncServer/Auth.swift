@@ -13,6 +13,8 @@ public struct Principal: Sendable {
     /// The device id when a device token authenticated the request; nil for the password.
     public var device: String?
     public var scopes: Set<Scope>
+    /// When the token expires (nil for the password).
+    public var expires: Date? = nil
 
     func require(_ scope: Scope) throws {
         guard scopes.contains(scope) else {
@@ -82,7 +84,7 @@ extension RESTResponder {
             metrics.failedLogins.increment()
             return .failure(.unauthorized("device \(claims.device) was revoked (or its user removed); run `convosync login URL` again"))
         }
-        return .success(Principal(user: claims.user, device: claims.device, scopes: claims.scopes))
+        return .success(Principal(user: claims.user, device: claims.device, scopes: claims.scopes, expires: claims.expires))
     }
 
     // MARK: account endpoints
@@ -101,7 +103,11 @@ extension RESTResponder {
             }
             return Self.jsonArray(.ok, list)
         case (.delete, let p) where p.count == 2 && p[0] == "devices":
+            // A device may always end its own token; ending another's needs the password or
+            // `maintenance`, so a stolen append-only token cannot lock the owner out.
+            if p[1] != principal.device { try principal.require(.maintenance) }
             try await users.revokeDevice(p[1], user: principal.user)
+            await events.disconnect(user: principal.user, device: p[1])
             await users.audit("device-revoked", user: principal.user, device: principal.device, detail: p[1])
             return Self.json(.ok, ["revoked": p[1]])
         case (.get, ["events"]):

@@ -56,6 +56,14 @@ public actor EventHub {
         }
     }
 
+    /// Ends the streams of one device (revoked): its connections close.
+    public func disconnect(user: String, device: String) {
+        for (id, subscriber) in subscribers[user] ?? [:] where subscriber.device == device {
+            subscriber.continuation.finish()
+            subscribers[user]?[id] = nil
+        }
+    }
+
     public var connectionCount: Int { subscribers.values.reduce(0) { $0 + $1.count } }
 
     /// Ends every stream (server shutdown).
@@ -96,6 +104,10 @@ extension RESTResponder {
                     for await event in stream {
                         try await outbound.write(.text(String(decoding: try encoder.encode(event), as: UTF8.self)))
                     }
+                }
+                if let expires = principal.expires {
+                    // A token's connection ends when the token does.
+                    group.addTask { try await Task.sleep(nanoseconds: UInt64(max(0, expires.timeIntervalSinceNow) * 1e9)) }
                 }
                 _ = try await group.next()
                 group.cancelAll()

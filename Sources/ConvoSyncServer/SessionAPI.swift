@@ -154,9 +154,13 @@ extension RESTResponder {
         let path = manifestPath(session, store: store)
         let tmp = path + ".tmp-\(UUID().uuidString)"
         guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw StoreError(.io, "cannot write the manifest of \(session.prefix(12))") }
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw StoreError(.io, "cannot write the manifest of \(session.prefix(12)): \(String(cString: strerror(errno)))")
+        // Write-once, like every file here: a later bundle naming the same session (a retry,
+        // or a client trying to rewrite another save's list) leaves the first manifest alone.
+        let linked = link(tmp, path) == 0
+        let failure = errno
+        unlink(tmp)
+        guard linked || failure == EEXIST else {
+            throw StoreError(.io, "cannot write the manifest of \(session.prefix(12)): \(String(cString: strerror(failure)))")
         }
     }
 
@@ -166,14 +170,15 @@ extension RESTResponder {
         return try? Handle(type, name: String(text[text.index(after: slash)...]))
     }
 
-    /// Every file `session` needs, following parent manifests; nil when it has no manifest.
+    /// Every file `session` needs, following parent manifests; nil when it or any ancestor
+    /// has no manifest (saved file by file, or from an outbox), since the list would be short.
     func closure(of session: String, store: RepositoryStore) -> [Handle]? {
-        guard readManifest(session, store: store) != nil else { return nil }
         var seen: Set<Handle> = []
         var out: [Handle] = []
         var visited: Set<String> = []
         var current: String? = session
-        while let s = current, visited.insert(s).inserted, let manifest = readManifest(s, store: store) {
+        while let s = current, visited.insert(s).inserted {
+            guard let manifest = readManifest(s, store: store) else { return nil }
             for name in manifest.files {
                 guard let handle = Self.parseNeed(name), seen.insert(handle).inserted else { continue }
                 out.append(handle)
@@ -235,18 +240,23 @@ extension RESTResponder {
         var storedBytes = 0
         var total = 0
         var carried: [Handle] = []
+        var carriedSet: Set<Handle> = []
+        var entries = 0
         var manifest: (session: String, declared: DeclaredManifest)?
         while true {
             let typeLength = Int(try await reader.bytes(1)[0])
             if typeLength == 0 { break }
             let typeName = String(decoding: try await reader.bytes(typeLength), as: UTF8.self)
-            let name = String(decoding: try await reader.bytes(Int(try await reader.bytes(1)[0])), as: UTF8.self)
+            let nameLength = Int(try await reader.bytes(1)[0])
+            let name = String(decoding: try await reader.bytes(nameLength), as: UTF8.self)
             let wide = try await reader.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             guard wide <= UInt64(configuration.maxBodySize) else {
                 throw StoreError(.tooLarge, "a bundle entry of \(wide) bytes is larger than the \(configuration.maxBodySize)-byte limit")
             }
+            entries += 1
+            guard entries <= Self.maxBundleEntries else { throw StoreError(.tooLarge, "a bundle carries at most \(Self.maxBundleEntries) files") }
             let size = Int(wide)
-            total += size
+            total += size + 10 + typeLength + nameLength  // entry headers count toward the limit too
             guard total <= configuration.maxBodySize else {
                 throw StoreError(.tooLarge, "the bundle is larger than the \(configuration.maxBodySize)-byte limit")
             }
@@ -272,13 +282,17 @@ extension RESTResponder {
                 guard let session = try? Handle(.session, name: target), store.size(session) != nil else {
                     throw StoreError(.badRequest, "the ref names session \(target.prefix(12))…, which is neither in the bundle nor stored")
                 }
+                let conversation = conversationBytes(String(handle.name.prefix(64)), store: store) + storedBytes
+                if let limit = configuration.maxConversationSize, conversation > limit {
+                    throw StoreError(.tooLarge, "the conversation would hold \(conversation) bytes, over this server's MAX_CONVERSATION_SIZE of \(limit); start a new conversation (the files of this save stay unreferenced until prune)")
+                }
                 if let manifest {
                     guard manifest.session == target else { throw StoreError(.badRequest, "the manifest describes another session than the ref names") }
-                    try storeManifest(manifest.declared, session: target, carried: carried, added: storedBytes, store: store)
+                    try storeManifest(manifest.declared, session: target, carried: carried, added: storedBytes, ref: String(handle.name.prefix(64)), store: store)
                 }
-                return try await applyRef(handle, target: target, store: store, principal: principal, stored: stored, context: context)
+                return try await applyRef(handle, target: target, store: store, principal: principal, stored: stored, added: storedBytes, context: context)
             }
-            carried.append(handle)
+            if carriedSet.insert(handle).inserted { carried.append(handle) }
             if store.size(handle) != nil {
                 try await reader.skip(size)  // content-addressed: the same name holds the same bytes
                 continue
@@ -296,29 +310,44 @@ extension RESTResponder {
         return Self.json(.ok, ["stored": stored])
     }
 
+    static let maxBundleEntries = 100_000
+
     /// Checks a declared manifest and writes the server's own, before the ref makes it reachable.
-    func storeManifest(_ declared: DeclaredManifest, session: String, carried: [Handle], added: Int, store: RepositoryStore) throws {
+    func storeManifest(_ declared: DeclaredManifest, session: String, carried: [Handle], added: Int, ref: String, store: RepositoryStore) throws {
         var files = carried.map(\.manifestName)
         for need in declared.needs {
             guard let handle = Self.parseNeed(need) else { throw StoreError(.badRequest, "the manifest names '\(need.prefix(80))', which is not type/name") }
             guard store.size(handle) != nil else { throw StoreError(.badRequest, "the manifest names \(need.prefix(80)), which is not stored") }
             files.append(handle.manifestName)
         }
-        var parentBytes = 0
         if let parent = declared.parent {
             guard Handle.isValidName(parent) else { throw StoreError(.badRequest, "the manifest's parent is not a session name") }
-            parentBytes = readManifest(parent, store: store)?.bytes ?? 0
         }
-        let bytes = parentBytes + added
-        if let limit = configuration.maxConversationSize, bytes > limit {
-            throw StoreError(.tooLarge, "the conversation would hold \(bytes) bytes, over this server's MAX_CONVERSATION_SIZE of \(limit); start a new conversation (the files of this save stay unreferenced until prune)")
-        }
+        // What the conversation (its ref) holds so far is the server's own count, not the client's.
+        let bytes = conversationBytes(ref, store: store) + added
         try writeManifest(Manifest(parent: declared.parent, files: files, bytes: bytes), session: session, store: store)
     }
 
     /// The compare-and-swap at the end of a save: 200 and an event when the version is new,
     /// 409 with the current head when another save took it.
-    func applyRef(_ handle: Handle, target: String, store: RepositoryStore, principal: Principal, stored: Int, context: Context) async throws -> Response {
+    /// Bytes the saves of conversation `ref` have stored (`<repo>/conversations/<ref>`).
+    func conversationBytes(_ ref: String, store: RepositoryStore) -> Int {
+        (try? String(contentsOfFile: store.root.appendingPathComponent("conversations/\(ref)").path, encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+    }
+
+    /// Adds to a conversation's count after its ref moved (only the save that moved it counts).
+    func addConversationBytes(_ ref: String, _ bytes: Int, store: RepositoryStore) {
+        let dir = store.root.appendingPathComponent("conversations")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent(ref).path
+        let tmp = path + ".tmp-\(UUID().uuidString)"
+        if FileManager.default.createFile(atPath: tmp, contents: Data(String(conversationBytes(ref, store: store) + bytes).utf8)), rename(tmp, path) != 0 {
+            unlink(tmp)
+        }
+    }
+
+    func applyRef(_ handle: Handle, target: String, store: RepositoryStore, principal: Principal, stored: Int, added: Int = 0, context: Context) async throws -> Response {
         guard store.size(handle) == nil else {
             metrics.conflicts.increment()
             return try conflict(handle, store: store)
@@ -330,6 +359,7 @@ extension RESTResponder {
             return try conflict(handle, store: store)
         }
         metrics.sessionSaves.increment()
+        addConversationBytes(String(handle.name.prefix(64)), added, store: store)
         await events.publish(user: principal.user, from: principal.device, event: SessionEvent(
             repository: store.root.lastPathComponent, ref: String(handle.name.prefix(64)), version: Int(handle.name.suffix(10)) ?? 0, session: target))
         return Self.json(.ok, ["stored": stored, "ref": handle.name])

@@ -65,8 +65,12 @@ public final class TokenAuthority: Sendable {
             return Array(environment.utf8)
         }
         let path = dataDirectory.appendingPathComponent("jwt-secret").path
-        if let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
-           let bytes = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count >= 32 {
+        if let data = FileManager.default.contents(atPath: path) {
+            guard let text = String(data: data, encoding: .utf8), let bytes = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                  bytes.count >= 32
+            else {
+                throw StoreError(.io, "\(path) does not hold a token secret (64+ hex digits); delete it to make a new one (every device must log in again) or set JWT_SECRET")
+            }
             return bytes
         }
         var rng = SystemRandomNumberGenerator()
@@ -82,7 +86,8 @@ public final class TokenAuthority: Sendable {
         // Two servers starting at once: the first link wins and both use its secret.
         if link(tmp, path) != 0 {
             unlink(tmp)
-            return try secret(environment: nil, dataDirectory: dataDirectory)
+            guard errno == EEXIST else { throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
+            return try secret(environment: nil, dataDirectory: dataDirectory)  // the other server's; it parses or throws
         }
         unlink(tmp)
         return bytes

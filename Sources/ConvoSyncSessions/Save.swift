@@ -211,16 +211,21 @@ public struct SessionSaver {
             let newHead = try await repository.backend.advanceRef(line, from: expected, to: sessionID.hex)
             state.refs[line] = newHead
         } catch let error as StorageError where error.code == .conflict {
-            let current = try await refHead(line)
-            let currentSession = try await session(current)
-            if let current, let currentSession, staged.hasPrefix(currentSession.conversation),
-               let moved = try? await repository.backend.advanceRef(line, from: current.version, to: sessionID.hex) {
+            var current = try await refHead(line)
+            var currentSession = try await session(current)
+            if let head = current, let headSession = currentSession, staged.hasPrefix(headSession.conversation) {
                 // The head moved to a prefix of this transcript (e.g. this device's own save from
                 // a copy of its state): nothing of it is lost, so continue the line from it.
-                state.refs[line] = moved
-                result.version = moved.version
-                try state.save(repositoryID: repository.config.id, directory: options.stateDirectory)
-                return result
+                do {
+                    let moved = try await repository.backend.advanceRef(line, from: head.version, to: sessionID.hex)
+                    state.refs[line] = moved
+                    result.version = moved.version
+                    try state.save(repositoryID: repository.config.id, directory: options.stateDirectory)
+                    return result
+                } catch let again as StorageError where again.code == .conflict {
+                    current = try await refHead(line)  // moved once more: fork from what is there now
+                    currentSession = try await session(current)
+                }
             }
             // Another device moved on. Keep this save under its own fork ref; overwrite nothing.
             let fork = Refs.fork(of: ref, session: sessionID, key: repository.key)

@@ -108,7 +108,9 @@ struct ServerCLITests {
         let refused = try convosync(["login", server.url, "--user", "alice"], extraEnv: wrong)
         #expect(refused.status == 1 && refused.stderr.contains("login refused"), "\(refused.stderr)")
         for device in [d.a, d.b] {
-            let login = try run(device, ["login", server.url, "--user", "alice", "--device", device.name])
+            // The laptop may manage devices (maintenance); the phone is append-only.
+            let scope = device.name == "laptop" ? ["--scope", "read,append,maintenance"] : []
+            let login = try run(device, ["login", server.url, "--user", "alice", "--device", device.name] + scope)
             #expect(login.status == 0 && login.stdout.contains("logged in"), "\(login.stderr)")
             let credentials = device.home + "/.config/convosync/credentials.json"
             let mode = (try FileManager.default.attributesOfItem(atPath: credentials)[.posixPermissions] as? NSNumber)?.intValue

@@ -58,9 +58,22 @@ struct AccountTests {
         // Devices: listed, then revoked; the revoked token is refused at once.
         let devices = try await AccountClient(url: server.base).devices(token: alice.token)
         #expect(devices.count == 3 && devices.contains { $0.id == alice.device && $0.current == true })
-        try await AccountClient(url: server.base).revoke(admin.device, token: alice.token)
+        // A revoked device's open event stream is closed too.
+        let (opened, open) = AsyncStream<Void>.makeStream()
+        let stream = Task {
+            try await EventStream.listen(url: "http://alice:\(admin.token)@127.0.0.1:\(server.port)/alice/repo/", credentials: nil, connected: { open.yield() }) { _ in true }
+        }
+        var openedIt = opened.makeAsyncIterator()
+        _ = await openedIt.next()
+        // Revoking another device needs `maintenance` (or the password); one's own, never.
+        await #expect(throws: StorageError.self) { try await AccountClient(url: server.base).revoke(admin.device, token: alice.token) }
+        try await AccountClient(url: server.base).revoke(admin.device, token: admin.token)
         let (revokedStatus, revokedBody, _) = try await server.request(.GET, "/alice/repo/keys/", bearer: admin.token)
         #expect(revokedStatus == 401 && String(decoding: revokedBody, as: UTF8.self).contains("revoked"))
+        let closed = Task { try await stream.value; return true }
+        let timer = Task { try await Task.sleep(nanoseconds: 10_000_000_000); stream.cancel() }
+        #expect(try await closed.value && !stream.isCancelled, "the server closed the revoked device's event stream")
+        timer.cancel()
         await #expect(throws: StorageError.self) { try await AccountClient(url: server.base).revoke(bob.device, token: alice.token) }
 
         // Expired and forged tokens.

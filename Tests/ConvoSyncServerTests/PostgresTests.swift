@@ -82,9 +82,11 @@ final class PostgresServer: @unchecked Sendable {
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        // Ready when it accepts TCP connections.
-        for _ in 0..<100 {
-            if Self.accepts(port) { return }
+        // Ready when it accepts TCP connections and pg_isready says it takes queries (not
+        // "the database system is starting up").
+        let isready = try Self.binary("pg_isready")
+        for _ in 0..<200 {
+            if Self.accepts(port), (try? Self.run([isready, "-q", "-h", "127.0.0.1", "-p", String(port), "-U", "convosync", "-d", "postgres"])) != nil { return }
             usleep(100_000)
         }
         stop()
