@@ -77,7 +77,7 @@ public struct SessionMirror: Sendable {
     public func markComplete(_ session: String) {
         guard Handle.isValidName(session) else { return }
         try? FileManager.default.createDirectory(atPath: completeDirectory, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: completeDirectory + "/" + session, contents: nil)
+        _ = FileManager.default.createFile(atPath: completeDirectory + "/" + session, contents: nil)
     }
 
     /// Fetches `session`'s files unless the mirror is known to hold them already.

@@ -99,8 +99,10 @@ public enum Outbox {
         let outbox = LocalBackend(path: path)
         let remote = repository.backend
         // Data before what names it (Format/SPEC.md §Read/Write ordering): packs, index, snapshots, sessions.
+        var queued: [Handle] = []
         for type in [FileType.pack, .index, .snapshot, .session] {
             for info in try outbox.list(type) {
+                queued.append(info.handle)
                 if (try? await remote.stat(info.handle)) != nil { continue }
                 let bytes = try outbox.load(info.handle, range: nil)
                 try await upload(info.handle, bytes: bytes, to: remote)
@@ -133,6 +135,11 @@ public enum Outbox {
                     (line, expected) = (fork, landed)
                     state.lines[session.ref] = fork
                     continue
+                }
+                if let sink = remote as? any SessionManifestSink {
+                    // Over the session API: every queued file may be this session's, so name them
+                    // all; its parent's manifest covers what was stored before.
+                    await sink.declareManifest(session: target, parent: session.parent?.hex, needs: queued)
                 }
                 if let head = try await advance(line, from: expected, to: target, on: remote) {
                     state.refs[line] = head

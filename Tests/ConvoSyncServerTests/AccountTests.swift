@@ -171,6 +171,36 @@ struct AccountTests {
         await server.stop()
     }
 
+    @Test("sessions saved offline and pushed later carry manifests: a fresh device resumes them in two requests")
+    func offlineThenResume() async throws {
+        let server = try await TestServer()
+        let rest = try RESTBackend(url: server.url("alice", "alice-password", repo: "outbox"))
+        let d = try await TwoDevices(backend: rest)
+        let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
+        let online = try await Repository.open(backend: BundlingBackend(base: rest), password: "pw")
+        _ = try await d.save(d.a, "online", into: online)
+        try await Outbox.remember(online, stateDirectory: d.state(d.a))
+        // Two saves while the server is "unreachable": into the outbox.
+        let outbox = try await Outbox.open(location: rest.location, password: "pw", stateDirectory: d.state(d.a), cacheDirectory: nil)
+        try d.append(lines: 300..<320, to: transcript, on: d.a)
+        _ = try await d.save(d.a, "offline 1", into: outbox)
+        try d.append(lines: 320..<340, to: transcript, on: d.a)
+        let last = try await d.save(d.a, "offline 2", into: outbox)
+        let pushed = try await Outbox.push(to: try await Repository.open(backend: BundlingBackend(base: rest), password: "pw"), stateDirectory: d.state(d.a))
+        #expect(pushed.sessions.count == 2)
+
+        let cache = try TemporaryDirectory()
+        let mirror = SessionMirror(remote: rest, cacheDirectory: cache.url)
+        let before = try await server.requestCount()
+        try await mirror.fetchHeads()
+        let repo = try await Repository.open(backend: mirror.local, password: "pw")
+        let resumed = try await d.resume(d.b, from: repo) { $0.prepare = { id in try await mirror.fetch(session: id.hex) } }
+        #expect(resumed.session == last.session && resumed.messages == 340)
+        #expect(try await server.requestCount() - before - 1 == 2, "heads, then one bundle, for pushed sessions too")
+        cache.cleanup()
+        await server.stop()
+    }
+
     @Test("a save pushes an event to the user's other connections, not to other users")
     func events() async throws {
         let server = try await TestServer()
