@@ -100,6 +100,20 @@ public struct RESTBackend: Backend {
         }
     }
 
+    /// One request whose answer is read as it arrives (no retries: the caller decides).
+    func open(_ method: HTTPMethod, _ url: String, body: [UInt8], contentType: String, what: String) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        request.headers.add(name: "Content-Type", value: contentType)
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            return try await client.execute(request, timeout: .seconds(300))
+        } catch {
+            throw StorageError(.unavailable, "\(what): cannot reach \(location): \(error)")
+        }
+    }
+
     func check(_ reply: Reply, _ what: String, handle: Handle? = nil) throws(StorageError) {
         let message = String(decoding: reply.body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         switch reply.status.code {

@@ -1,5 +1,6 @@
 import ConvoSyncFormat
 public import ConvoSyncStorage
+import AsyncHTTPClient
 import Crypto
 public import Foundation
 import NIOCore
@@ -95,32 +96,53 @@ public struct SessionMirror: Sendable {
             have += try local.list(type).map(\.handle.manifestName)
         }
         let body = try JSONSerialization.data(withJSONObject: ["session": session, "have": have] as [String: Any])
-        let reply = try await remote.send(.POST, api + "sessions/resume", body: Array(body), headers: [("Content-Type", "application/json")], what: "resume session")
-        if reply.status.code == 404 {
-            // No manifest for it or an ancestor, or a file of it is gone: read file by file.
-            throw Unsupported(reason: "session \(session.prefix(8)): \(String(decoding: reply.body.prefix(200), as: UTF8.self))")
+        let response = try await remote.open(.POST, api + "sessions/resume", body: Array(body), contentType: "application/json", what: "resume session")
+        guard response.status.code == 200 else {
+            let text = String(buffer: try await response.body.collect(upTo: 64 << 10))
+            let reply = RESTBackend.Reply(status: response.status, headers: response.headers, body: Array(text.utf8))
+            if response.status.code == 404 {
+                // No manifest for it or an ancestor, or a file of it is gone: read file by file.
+                throw Unsupported(reason: "session \(session.prefix(8)): \(text.prefix(200))")
+            }
+            try remote.check(reply, "resume session")
+            throw StorageError(.io, "resume session: HTTP \(response.status.code)")
         }
-        try remote.check(reply, "resume session")
-        let received = try await unpack(reply.body)
+        // Read entry by entry as it arrives: memory holds one file, not the whole bundle.
+        var reader = StreamReader(body: response.body.makeAsyncIterator())
+        let received = try await unpack(&reader)
         markComplete(session)
         return received
     }
 
+    /// Reads exact-size pieces from a response body.
+    struct StreamReader {
+        var body: HTTPClientResponse.Body.AsyncIterator
+        var buffer = ByteBuffer()
+
+        mutating func bytes(_ n: Int) async throws -> [UInt8] {
+            while buffer.readableBytes < n {
+                guard var next = try await body.next() else { throw StorageError(.io, "resume: the bundle ends early") }
+                buffer.writeBuffer(&next)
+            }
+            defer { buffer.discardReadBytes() }
+            return buffer.readBytes(length: n) ?? []
+        }
+    }
+
     /// Writes a bundle's entries into the mirror, checking each name against its content.
-    func unpack(_ bundle: [UInt8]) async throws -> (files: Int, bytes: Int) {
-        var reader = ByteBuffer(bytes: bundle)
-        guard reader.readBytes(length: 5) == BundleFormat.header() else { throw StorageError(.io, "resume: the answer is not a bundle") }
+    func unpack(_ reader: inout StreamReader) async throws -> (files: Int, bytes: Int) {
+        guard try await reader.bytes(5) == BundleFormat.header() else { throw StorageError(.io, "resume: the answer is not a bundle") }
         var files = 0
         var bytes = 0
         while true {
-            guard let typeLength = reader.readInteger(as: UInt8.self) else { throw StorageError(.io, "resume: the bundle ends early") }
+            let typeLength = Int(try await reader.bytes(1)[0])
             if typeLength == 0 { break }
-            guard let type = reader.readString(length: Int(typeLength)), let nameLength = reader.readInteger(as: UInt8.self),
-                  let name = reader.readString(length: Int(nameLength)), let size = reader.readInteger(endianness: .big, as: UInt64.self),
-                  size <= UInt64(reader.readableBytes), let data = reader.readBytes(length: Int(size)),
-                  let fileType = FileType(rawValue: type)
-            else { throw StorageError(.io, "resume: the bundle is malformed or ends early") }
+            let type = String(decoding: try await reader.bytes(typeLength), as: UTF8.self)
+            let name = String(decoding: try await reader.bytes(Int(try await reader.bytes(1)[0])), as: UTF8.self)
+            let size = try await reader.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            guard let fileType = FileType(rawValue: type), size <= 1 << 31 else { throw StorageError(.io, "resume: the bundle is malformed") }
             let handle = try Handle(fileType, name: name)
+            let data = try await reader.bytes(Int(size))
             try await keep(handle, data, verify: fileType != .ref)
             files += 1
             bytes += data.count

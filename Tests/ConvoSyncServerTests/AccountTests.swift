@@ -157,6 +157,9 @@ struct AccountTests {
         #expect(fourth.fork == nil && fourth.version == third.version + 1)
         #expect(try await server.requestCount() - before - 1 == 1, "the bundle alone")
 
+        // A session without a manifest: the client is told to read file by file.
+        await #expect(throws: SessionMirror.Unsupported.self) { try await mirror.fetch(session: String(repeating: "ab", count: 32)) }
+
         // conversations/<ref>/sync: up to date, or the head and what is missing.
         let head = try #require(try await SessionCatalog.heads(d.repository).first)
         let ref = head.head.ref
