@@ -118,7 +118,11 @@ public final class UserStore: @unchecked Sendable {
                 failures = failures.filter { $0.value.contains { now.timeIntervalSince($0) < Self.failureWindow } }
             }
             if verified.count > 10_000 { verified = verified.filter { $0.value > now } }
-            return recent.count >= Self.maxFailures ? .lockedOut : nil
+            if recent.count >= Self.maxFailures { return .lockedOut }
+            // Count the attempt before the slow hash, so concurrent guesses cannot all pass
+            // the check above; a success takes it back.
+            failures[name, default: []].append(now)
+            return nil
         }
         if let state { return state }
         let stored = try? await database.passwordHash(name: name)
@@ -130,12 +134,10 @@ public final class UserStore: @unchecked Sendable {
             _ = try? hash(password)
             ok = false
         }
-        lock.withLock {
-            if ok {
+        if ok {
+            lock.withLock {
                 verified[cacheKey] = now.addingTimeInterval(Self.verifiedFor)
                 failures[name] = nil
-            } else {
-                failures[name, default: []].append(now)
             }
         }
         return ok ? .ok : .wrong

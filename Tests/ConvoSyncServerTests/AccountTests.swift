@@ -204,6 +204,20 @@ struct AccountTests {
         await server.stop()
     }
 
+    @Test("30 concurrent wrong guesses: at most 10 reach the password check, the rest get 429")
+    func concurrentLockout() async throws {
+        let server = try await TestServer()
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<30 { group.addTask { try await server.request(.GET, "/carol/r/config", auth: ("carol", "guess-\(i)")).0 } }
+            var out: [Int] = []
+            for try await status in group { out.append(status) }
+            return out
+        }
+        #expect(statuses.filter { $0 == 401 }.count <= UserStore.maxFailures, "\(statuses)")
+        #expect(statuses.filter { $0 == 429 }.count >= 30 - UserStore.maxFailures)
+        await server.stop()
+    }
+
     @Test("a save pushes an event to the user's other connections, not to other users")
     func events() async throws {
         let server = try await TestServer()
