@@ -110,6 +110,8 @@ final class PostgresServer: @unchecked Sendable {
             for _ in 0..<100 where process.isRunning { usleep(50_000) }
             if process.isRunning { process.terminate() }
         }
+        // runuser may return before PostgreSQL has finished: it removes postmaster.pid last.
+        for _ in 0..<200 where FileManager.default.fileExists(atPath: dir + "/data/postmaster.pid") { usleep(50_000) }
         try? FileManager.default.removeItem(atPath: dir)
     }
 }
