@@ -114,7 +114,7 @@ extension Save {
     /// A network failure reaching the server (not a refusal by it).
     static func isUnreachable(_ error: any Error) -> Bool {
         if let e = error as? StorageError { return e.code == .unavailable }
-        if let e = error as? ConvoSyncError { return e.code == .backend && e.message.contains("cannot reach") }
+        if let e = error as? ConvoSyncError, let cause = e.cause { return isUnreachable(cause) }
         return false
     }
 }

@@ -24,19 +24,16 @@ public enum EventStream {
         url: String, credentials: CredentialStore?, connected: @escaping @Sendable () async -> Void = {},
         handler: @escaping @Sendable (SavedEvent) async throws -> Bool
     ) async throws {
-        let raw = url.hasPrefix("rest:") ? String(url.dropFirst(5)) : url
-        guard let origin = CredentialStore.origin(raw), let components = URLComponents(string: raw) else {
+        // The same credentials the repository's requests carry (URL user info, or the token).
+        let repository = try RESTBackend(url: url, credentials: credentials)
+        guard let origin = CredentialStore.origin(repository.location) else {
             throw StorageError(.invalidName, "'\(RESTBackend.redact(url))' is not an http(s) URL")
         }
-        var headers = HTTPFields()
-        if let user = components.user {
-            let password = components.password ?? ""
-            headers[.authorization] = "Basic " + Data("\(user.removingPercentEncoding ?? user):\(password.removingPercentEncoding ?? password)".utf8).base64EncodedString()
-        } else if let entry = credentials?.entry(for: raw) {
-            headers[.authorization] = "Bearer " + entry.token
-        } else {
+        guard let authorization = repository.authorization else {
             throw StorageError(.permissionDenied, "no credentials for \(origin): put USER:PASSWORD in the URL or run `convosync login \(origin)`")
         }
+        var headers = HTTPFields()
+        headers[.authorization] = authorization
         let wsURL = (origin.hasPrefix("https") ? "wss" : "ws") + origin.drop(while: { $0 != ":" }) + "/api/v1/account/events"
         var logger = Logger(label: "convosync.events")
         logger.logLevel = .error

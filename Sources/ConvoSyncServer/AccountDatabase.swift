@@ -59,8 +59,7 @@ enum AccountSchema {
                 "user" TEXT NOT NULL,
                 device TEXT,
                 action TEXT NOT NULL,
-                detail TEXT NOT NULL,
-                address TEXT
+                detail TEXT NOT NULL
             )
             """,
         ]
@@ -161,8 +160,8 @@ public final class SQLiteAccounts: AccountDatabase {
     public func appendAudit(_ e: UserStore.AuditEntry) async throws {
         try await db.write { db in
             try db.execute(
-                sql: "INSERT INTO audit (time, user, device, action, detail, address) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [e.time, e.user, e.device, e.action, e.detail, e.address])
+                sql: "INSERT INTO audit (time, user, device, action, detail) VALUES (?, ?, ?, ?, ?)",
+                arguments: [e.time, e.user, e.device, e.action, e.detail])
         }
     }
 
@@ -173,7 +172,7 @@ public final class SQLiteAccounts: AccountDatabase {
             } else {
                 try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY seq DESC LIMIT ?", arguments: [limit])
             }
-            return rows.map { UserStore.AuditEntry(time: $0["time"], user: $0["user"], device: $0["device"], action: $0["action"], detail: $0["detail"], address: $0["address"]) }
+            return rows.map { UserStore.AuditEntry(time: $0["time"], user: $0["user"], device: $0["device"], action: $0["action"], detail: $0["detail"]) }
         }
     }
 }

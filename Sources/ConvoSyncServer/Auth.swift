@@ -44,11 +44,7 @@ extension RESTResponder {
 
     /// Checks `Authorization`: `Bearer <device token>`, or basic with the account password or a
     /// device token as the password (what restic sends for `rest:http://USER:TOKEN@…`).
-    func authenticate(_ request: Request, passwordOnly: Bool = false) async -> Result<Principal, Refusal> {
-        await authenticate(authorization: request.headers[.authorization], passwordOnly: passwordOnly, address: nil)
-    }
-
-    func authenticate(authorization header: String?, passwordOnly: Bool, address: String?) async -> Result<Principal, Refusal> {
+    func authenticate(authorization header: String?, passwordOnly: Bool = false) async -> Result<Principal, Refusal> {
         if let header, header.lowercased().hasPrefix("bearer ") {
             guard !passwordOnly else { return .failure(.unauthorized("logging in needs the account password (basic authentication), not a token")) }
             return await verifyToken(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), user: nil)
@@ -63,7 +59,7 @@ extension RESTResponder {
             return .success(Principal(user: user, device: nil, scopes: Set(Scope.allCases)))
         case .wrong:
             metrics.failedLogins.increment()
-            if passwordOnly { await users.audit("login-failed", user: user, address: address) }
+            if passwordOnly { await users.audit("login-failed", user: user) }
             return .failure(.unauthorized("wrong user name or password"))
         case .lockedOut:
             return .failure(Refusal(response: Self.text(.tooManyRequests, "too many failed logins for \(user); wait a minute")))
@@ -101,7 +97,7 @@ extension RESTResponder {
                 if d.id == principal.device { entry["current"] = true }
                 return entry
             }
-            return Self.jsonArray(.ok, list)
+            return Self.json(.ok, list)
         case (.delete, let p) where p.count == 2 && p[0] == "devices":
             // A device may always end its own token; ending another's needs the password or
             // `maintenance`, so a stolen append-only token cannot lock the owner out.
@@ -125,19 +121,7 @@ extension RESTResponder {
 
     /// `POST /api/v1/account/login` with the password: registers a device, answers its token.
     func login(_ request: Request, principal: Principal, context: Context) async throws -> Response {
-        var body = ByteBuffer()
-        for try await var part in request.body {
-            guard body.readableBytes + part.readableBytes <= 4096 else { throw StoreError(.tooLarge, "a login request is at most 4096 bytes") }
-            body.writeBuffer(&part)
-        }
-        let input: LoginRequest
-        if body.readableBytes == 0 {
-            input = LoginRequest()
-        } else {
-            do { input = try JSONDecoder().decode(LoginRequest.self, from: Data(body.readableBytesView)) } catch {
-                throw StoreError(.badRequest, "the login body must be JSON: {\"device\": NAME, \"scopes\": [\"read\",\"append\"], \"expiresInDays\": 90}")
-            }
-        }
+        let input = try await Self.decodeBody(LoginRequest.self, request, limit: 4096, ifEmpty: LoginRequest())
         var scopes: Set<Scope> = [.read, .append]
         if let names = input.scopes {
             guard let parsed = Scope.parse(names.joined(separator: " ")), !parsed.isEmpty else {
@@ -153,10 +137,5 @@ extension RESTResponder {
         await users.audit("login", user: principal.user, device: device.id, detail: "device \"\(device.name)\" scopes \(device.scopes)")
         context.logger.info("login", metadata: ["user": "\(principal.user)", "device": "\(device.id)"])
         return Self.json(.ok, ["token": token, "device": device.id, "name": device.name, "user": principal.user, "scopes": scopes.sorted().map(\.rawValue), "expires": device.expires])
-    }
-
-    static func jsonArray(_ status: HTTPResponse.Status, _ array: [Any]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: array, options: [.sortedKeys])) ?? Data("[]".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

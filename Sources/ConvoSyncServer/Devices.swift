@@ -67,13 +67,12 @@ extension UserStore {
         public var device: String?
         public var action: String
         public var detail: String
-        public var address: String?
     }
 
     /// Appends to the audit log: logins (and failed ones), device changes, deletions, account
     /// changes. Never a password, token or body.
-    public func audit(_ action: String, user: String, device: String? = nil, detail: String = "", address: String? = nil) async {
-        try? await database.appendAudit(AuditEntry(time: Self.timestamp(), user: user, device: device, action: action, detail: detail, address: address))
+    public func audit(_ action: String, user: String, device: String? = nil, detail: String = "") async {
+        try? await database.appendAudit(AuditEntry(time: Self.timestamp(), user: user, device: device, action: action, detail: detail))
     }
 
     public func auditLog(user: String? = nil, limit: Int = 100) async throws -> [AuditEntry] {

@@ -79,9 +79,9 @@ extension RESTResponder {
     /// The upgrade decision for `GET /api/v1/account/events`: authenticated like any request
     /// (bearer or basic), needs the `read` scope. Anything else stays plain HTTP and reaches
     /// `respond`, which answers it (401, 404, …).
-    func shouldUpgrade(_ request: HTTPRequest, address: String?, logger: Logger) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+    func shouldUpgrade(_ request: HTTPRequest) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         guard request.path?.split(separator: "?").first == "/api/v1/account/events" else { return .dontUpgrade }
-        guard case .success(let principal) = await authenticate(authorization: request.headerFields[.authorization], passwordOnly: false, address: address),
+        guard case .success(let principal) = await authenticate(authorization: request.headerFields[.authorization]),
               principal.scopes.contains(.read)
         else { return .dontUpgrade }
         let events = self.events

@@ -67,6 +67,26 @@ public struct RepositoryStore: Sendable {
         }
     }
 
+    /// Writes a small server-side file (a manifest, a count, the token secret) through a
+    /// fsynced temporary file beside it, mode 0600. With `replace`, it renames over what is
+    /// there; otherwise the first writer wins (`link`) and the answer is false when a file
+    /// existed already.
+    @discardableResult
+    static func writeSmallFile(_ bytes: [UInt8], to path: String, replace: Bool) throws -> Bool {
+        let tmp = path + ".tmp-\(UUID().uuidString)"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+        defer { unlink(tmp) }
+        guard written == bytes.count else { throw StoreError(.io, "cannot write \(path): short write") }
+        let done = replace ? rename(tmp, path) == 0 : link(tmp, path) == 0
+        let failure = errno
+        if done || (!replace && failure == EEXIST) { return done }
+        throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(failure)))")
+    }
+
     /// Reads `range` of a file in chunks, calling `body` for each: each chunk is read straight
     /// into a fresh ByteBuffer, which goes to the socket without another copy.
     public func read(_ handle: Handle, range: Range<Int>, chunk: Int = 1 << 20, _ body: (ByteBuffer) async throws -> Void) async throws {

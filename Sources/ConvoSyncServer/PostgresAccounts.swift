@@ -165,19 +165,19 @@ public final class PostgresAccounts: AccountDatabase {
 
     public func appendAudit(_ e: UserStore.AuditEntry) async throws {
         try await client.query(
-            "INSERT INTO audit (time, \"user\", device, action, detail, address) VALUES (\(e.time), \(e.user), \(e.device), \(e.action), \(e.detail), \(e.address))",
+            "INSERT INTO audit (time, \"user\", device, action, detail) VALUES (\(e.time), \(e.user), \(e.device), \(e.action), \(e.detail))",
             logger: logger)
     }
 
     public func auditLog(user: String?, limit: Int) async throws -> [UserStore.AuditEntry] {
         let rows = if let user {
-            try await client.query("SELECT time, \"user\", device, action, detail, address FROM audit WHERE \"user\" = \(user) ORDER BY seq DESC LIMIT \(limit)", logger: logger)
+            try await client.query("SELECT time, \"user\", device, action, detail FROM audit WHERE \"user\" = \(user) ORDER BY seq DESC LIMIT \(limit)", logger: logger)
         } else {
-            try await client.query("SELECT time, \"user\", device, action, detail, address FROM audit ORDER BY seq DESC LIMIT \(limit)", logger: logger)
+            try await client.query("SELECT time, \"user\", device, action, detail FROM audit ORDER BY seq DESC LIMIT \(limit)", logger: logger)
         }
         var out: [UserStore.AuditEntry] = []
-        for try await (time, user, device, action, detail, address) in rows.decode((String, String, String?, String, String, String?).self) {
-            out.append(UserStore.AuditEntry(time: time, user: user, device: device, action: action, detail: detail, address: address))
+        for try await (time, user, device, action, detail) in rows.decode((String, String, String?, String, String).self) {
+            out.append(UserStore.AuditEntry(time: time, user: user, device: device, action: action, detail: detail))
         }
         return out
     }

@@ -108,7 +108,7 @@ public struct RESTResponder: HTTPResponder {
             throw StoreError(.notFound, "no such path; repositories live at /USER/REPO/")
         }
         let principal: Principal
-        switch await authenticate(request, passwordOnly: account && parts.count == 2 && parts[1] == "login") {
+        switch await authenticate(authorization: request.headers[.authorization], passwordOnly: account && parts.count == 2 && parts[1] == "login") {
         case .success(let p): principal = p
         case .failure(let refusal): return refusal.response
         }
@@ -120,7 +120,7 @@ public struct RESTResponder: HTTPResponder {
         let method = request.method
         if api {
             guard store.exists else { throw StoreError(.notFound, "no repository /\(parts[0])/\(parts[1])/") }
-            return try await sessionRequest(request, path: rest, store: store, principal: principal, context: context)
+            return try await sessionRequest(request, path: rest, store: store, principal: principal)
         }
         let type = rest.count >= 1 ? FileType(rawValue: rest[0]) : nil
         try principal.require(Self.scope(for: method, type: type))
@@ -232,18 +232,17 @@ public struct RESTResponder: HTTPResponder {
     }
 
     /// 409 with the ref's current head.
-    func conflict(_ handle: Handle, store: RepositoryStore) throws -> Response {
-        let ref = String(handle.name.prefix(64))
-        let versions = try store.list(.ref).map(\.handle).filter { $0.name.hasPrefix(ref + "-") }.sorted { $0.name < $1.name }
-        var head: [String: Any] = ["ref": ref]
-        if let last = versions.last {
-            head["version"] = Int(last.name.suffix(10)) ?? 0
-            head["target"] = (try? String(contentsOfFile: store.path(last), encoding: .utf8)) ?? ""
+    func conflict(_ ref: String, store: RepositoryStore) throws -> Response {
+        var answer: [String: Any] = ["ref": ref]
+        if let head = try Self.head(of: ref, in: store) {
+            answer["version"] = head.version
+            answer["target"] = head.target
         }
-        return Self.json(.conflict, head)
+        return Self.json(.conflict, answer)
     }
 
-    static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+    /// A JSON answer (an object or an array), keys sorted.
+    static func json(_ status: HTTPResponse.Status, _ object: Any) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }

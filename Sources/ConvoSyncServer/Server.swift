@@ -66,8 +66,8 @@ public enum ConvoSyncServer {
         let secret = try TokenAuthority.secret(environment: configuration.jwtSecret, dataDirectory: configuration.dataDirectory)
         let tokens = await TokenAuthority(secret: secret)
         let responder = RESTResponder(configuration: configuration, users: users, tokens: tokens, events: events, metrics: metrics)
-        let upgrade = HTTPServerBuilder.http1WebSocketUpgrade { request, channel, logger in
-            await responder.shouldUpgrade(request, address: channel.remoteAddress?.ipAddress, logger: logger)
+        let upgrade = HTTPServerBuilder.http1WebSocketUpgrade { request, _, _ in
+            await responder.shouldUpgrade(request)
         }
         let server: HTTPServerBuilder
         if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {

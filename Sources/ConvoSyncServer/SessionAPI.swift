@@ -20,11 +20,11 @@ import NIOCore
 /// answer a resume in one response: it records, per session, the files of its bundle, the
 /// files the client declared it reuses, and the parent session, whose manifest covers the rest.
 extension RESTResponder {
-    func sessionRequest(_ request: Request, path: [String], store: RepositoryStore, principal: Principal, context: Context) async throws -> Response {
+    func sessionRequest(_ request: Request, path: [String], store: RepositoryStore, principal: Principal) async throws -> Response {
         switch (request.method, path) {
         case (.post, ["sessions", "save"]):
             try principal.require(.append)
-            return try await saveBundle(request, store: store, principal: principal, context: context)
+            return try await saveBundle(request, store: store, principal: principal)
         case (.get, ["sessions"]):
             try principal.require(.read)
             return try listSessions(store: store)
@@ -57,7 +57,9 @@ extension RESTResponder {
         var after: Int?
     }
 
-    static func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int) async throws -> T {
+    /// A JSON request body of at most `limit` bytes (16 MiB at most); `ifEmpty` stands for an
+    /// empty body where the endpoint allows one.
+    static func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int, ifEmpty: T? = nil) async throws -> T {
         let cap = min(limit, 16 << 20)
         if let length = request.headers[.contentLength].flatMap(Int.init), length > cap {
             throw StoreError(.tooLarge, "the request body (\(length) bytes) is over the \(cap)-byte limit")
@@ -67,6 +69,7 @@ extension RESTResponder {
             guard body.readableBytes + part.readableBytes <= cap else { throw StoreError(.tooLarge, "the request body is over the \(cap)-byte limit") }
             body.writeBuffer(&part)
         }
+        if body.readableBytes == 0, let ifEmpty { return ifEmpty }
         do { return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView)) } catch {
             throw StoreError(.badRequest, "the request body is not the JSON this endpoint takes (Format/API.md)")
         }
@@ -109,7 +112,6 @@ extension RESTResponder {
             guard let head = try Self.head(handle, in: store), let sessionHandle = try? Handle(.session, name: head.target) else { continue }
             var entry: [String: Any] = ["ref": String(handle.name.prefix(64)), "version": head.version, "session": head.target]
             if let data = encoded(sessionHandle) { entry["data"] = data }
-            entry["manifest"] = FileManager.default.fileExists(atPath: manifestPath(head.target, store: store))
             heads.append(entry)
         }
         var keys: [[String: Any]] = []
@@ -128,8 +130,6 @@ extension RESTResponder {
         var parent: String?
         /// `type/name` of every file this session needs beyond its parent's.
         var files: [String]
-        /// Bytes the conversation's saves have added so far, this one included.
-        var bytes: Int
     }
 
     /// What the client declares in a bundle's `manifest` entry.
@@ -150,18 +150,9 @@ extension RESTResponder {
     func writeManifest(_ manifest: Manifest, session: String, store: RepositoryStore) throws {
         let dir = store.root.appendingPathComponent("manifests")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let data = try JSONEncoder().encode(manifest)
-        let path = manifestPath(session, store: store)
-        let tmp = path + ".tmp-\(UUID().uuidString)"
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw StoreError(.io, "cannot write the manifest of \(session.prefix(12))") }
         // Write-once, like every file here: a later bundle naming the same session (a retry,
         // or a client trying to rewrite another save's list) leaves the first manifest alone.
-        let linked = link(tmp, path) == 0
-        let failure = errno
-        unlink(tmp)
-        guard linked || failure == EEXIST else {
-            throw StoreError(.io, "cannot write the manifest of \(session.prefix(12)): \(String(cString: strerror(failure)))")
-        }
+        try RepositoryStore.writeSmallFile(Array(try JSONEncoder().encode(manifest)), to: manifestPath(session, store: store), replace: false)
     }
 
     static func parseNeed(_ text: String) -> Handle? {
@@ -232,7 +223,7 @@ extension RESTResponder {
     /// hash-checked like single uploads; an optional `manifest` entry, then a final `refs` entry
     /// applied last as a compare-and-swap. 200 when everything is stored and the ref moved; 409
     /// with the current head (JSON) when the ref had moved on, the files staying stored.
-    func saveBundle(_ request: Request, store: RepositoryStore, principal: Principal, context: Context) async throws -> Response {
+    func saveBundle(_ request: Request, store: RepositoryStore, principal: Principal) async throws -> Response {
         let user = principal.user
         var reader = BundleReader(body: request.body.makeAsyncIterator())
         guard try await reader.bytes(5) == BundleFormat.header() else { throw StoreError(.badRequest, "not a bundle (magic CSBN, version 1)") }
@@ -282,15 +273,16 @@ extension RESTResponder {
                 guard let session = try? Handle(.session, name: target), store.size(session) != nil else {
                     throw StoreError(.badRequest, "the ref names session \(target.prefix(12))…, which is neither in the bundle nor stored")
                 }
-                let conversation = conversationBytes(String(handle.name.prefix(64)), store: store) + storedBytes
+                let ref = String(handle.name.prefix(64))
+                let conversation = conversationBytes(ref, store: store) + storedBytes
                 if let limit = configuration.maxConversationSize, conversation > limit {
                     throw StoreError(.tooLarge, "the conversation would hold \(conversation) bytes, over this server's MAX_CONVERSATION_SIZE of \(limit); start a new conversation (the files of this save stay unreferenced until prune)")
                 }
                 if let manifest {
                     guard manifest.session == target else { throw StoreError(.badRequest, "the manifest describes another session than the ref names") }
-                    try storeManifest(manifest.declared, session: target, carried: carried, added: storedBytes, ref: String(handle.name.prefix(64)), store: store)
+                    try storeManifest(manifest.declared, session: target, carried: carried, store: store)
                 }
-                return try await applyRef(handle, target: target, store: store, principal: principal, stored: stored, added: storedBytes, context: context)
+                return try await applyRef(handle, ref: ref, target: target, store: store, principal: principal, stored: stored, added: storedBytes)
             }
             if carriedSet.insert(handle).inserted { carried.append(handle) }
             if store.size(handle) != nil {
@@ -313,7 +305,7 @@ extension RESTResponder {
     static let maxBundleEntries = 100_000
 
     /// Checks a declared manifest and writes the server's own, before the ref makes it reachable.
-    func storeManifest(_ declared: DeclaredManifest, session: String, carried: [Handle], added: Int, ref: String, store: RepositoryStore) throws {
+    func storeManifest(_ declared: DeclaredManifest, session: String, carried: [Handle], store: RepositoryStore) throws {
         var files = carried.map(\.manifestName)
         for need in declared.needs {
             guard let handle = Self.parseNeed(need) else { throw StoreError(.badRequest, "the manifest names '\(need.prefix(80))', which is not type/name") }
@@ -323,13 +315,9 @@ extension RESTResponder {
         if let parent = declared.parent {
             guard Handle.isValidName(parent) else { throw StoreError(.badRequest, "the manifest's parent is not a session name") }
         }
-        // What the conversation (its ref) holds so far is the server's own count, not the client's.
-        let bytes = conversationBytes(ref, store: store) + added
-        try writeManifest(Manifest(parent: declared.parent, files: files, bytes: bytes), session: session, store: store)
+        try writeManifest(Manifest(parent: declared.parent, files: files), session: session, store: store)
     }
 
-    /// The compare-and-swap at the end of a save: 200 and an event when the version is new,
-    /// 409 with the current head when another save took it.
     /// Bytes the saves of conversation `ref` have stored (`<repo>/conversations/<ref>`).
     func conversationBytes(_ ref: String, store: RepositoryStore) -> Int {
         (try? String(contentsOfFile: store.root.appendingPathComponent("conversations/\(ref)").path, encoding: .utf8))
@@ -340,28 +328,27 @@ extension RESTResponder {
     func addConversationBytes(_ ref: String, _ bytes: Int, store: RepositoryStore) {
         let dir = store.root.appendingPathComponent("conversations")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let path = dir.appendingPathComponent(ref).path
-        let tmp = path + ".tmp-\(UUID().uuidString)"
-        if FileManager.default.createFile(atPath: tmp, contents: Data(String(conversationBytes(ref, store: store) + bytes).utf8)), rename(tmp, path) != 0 {
-            unlink(tmp)
-        }
+        let count = Array(String(conversationBytes(ref, store: store) + bytes).utf8)
+        _ = try? RepositoryStore.writeSmallFile(count, to: dir.appendingPathComponent(ref).path, replace: true)
     }
 
-    func applyRef(_ handle: Handle, target: String, store: RepositoryStore, principal: Principal, stored: Int, added: Int = 0, context: Context) async throws -> Response {
+    /// The compare-and-swap at the end of a save: 200 and an event when the version is new,
+    /// 409 with the current head when another save took it.
+    func applyRef(_ handle: Handle, ref: String, target: String, store: RepositoryStore, principal: Principal, stored: Int, added: Int) async throws -> Response {
         guard store.size(handle) == nil else {
             metrics.conflicts.increment()
-            return try conflict(handle, store: store)
+            return try conflict(ref, store: store)
         }
         let upload = try store.upload(handle, limit: 64)
         try Array(target.utf8).withUnsafeBytes { try upload.write($0) }
         do { try upload.commit(verifyHash: false) } catch let e as StoreError where e.kind == .exists {
             metrics.conflicts.increment()
-            return try conflict(handle, store: store)
+            return try conflict(ref, store: store)
         }
         metrics.sessionSaves.increment()
-        addConversationBytes(String(handle.name.prefix(64)), added, store: store)
+        addConversationBytes(ref, added, store: store)
         await events.publish(user: principal.user, from: principal.device, event: SessionEvent(
-            repository: store.root.lastPathComponent, ref: String(handle.name.prefix(64)), version: Int(handle.name.suffix(10)) ?? 0, session: target))
+            repository: store.root.lastPathComponent, ref: ref, version: Int(handle.name.suffix(10)) ?? 0, session: target))
         return Self.json(.ok, ["stored": stored, "ref": handle.name])
     }
 }

@@ -48,7 +48,8 @@ struct DeviceClaims: JWTPayload {
 /// into `<data dir>/jwt-secret` (0600); changing it invalidates every token.
 public final class TokenAuthority: Sendable {
     let keys: JWTKeyCollection
-    static let issuerPrefix = "eyJ"
+    /// How every JWT starts: base64url of `{"`.
+    static let tokenPrefix = "eyJ"
 
     public init(secret: [UInt8]) async {
         keys = JWTKeyCollection()
@@ -75,21 +76,10 @@ public final class TokenAuthority: Sendable {
         }
         var rng = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
-        let text = Array((Hex.encode(bytes) + "\n").utf8)
-        let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
-        guard written == text.count else { unlink(tmp); throw StoreError(.io, "cannot write \(path)") }
-        // Two servers starting at once: the first link wins and both use its secret.
-        if link(tmp, path) != 0 {
-            unlink(tmp)
-            guard errno == EEXIST else { throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        // Two servers starting at once: the first write wins and both use its secret.
+        guard try RepositoryStore.writeSmallFile(Array((Hex.encode(bytes) + "\n").utf8), to: path, replace: false) else {
             return try secret(environment: nil, dataDirectory: dataDirectory)  // the other server's; it parses or throws
         }
-        unlink(tmp)
         return bytes
     }
 
@@ -118,6 +108,6 @@ public final class TokenAuthority: Sendable {
 
     /// Whether a basic-auth password is a device token rather than an account password.
     public static func looksLikeToken(_ text: String) -> Bool {
-        text.hasPrefix(issuerPrefix) && text.split(separator: ".", omittingEmptySubsequences: false).count == 3
+        text.hasPrefix(tokenPrefix) && text.split(separator: ".", omittingEmptySubsequences: false).count == 3
     }
 }

@@ -167,9 +167,7 @@ struct UserCommand: AsyncParsableCommand {
         func run() async throws {
             let users = try await data.withUsers { try await $0.list() }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(users), as: UTF8.self))
+                try printJSON(users)
             } else {
                 for u in users { print("\(u.name)  \(u.created)") }
             }
@@ -209,13 +207,18 @@ struct Audit: AsyncParsableCommand {
     func run() async throws {
         let entries = try await data.withUsers { try await $0.auditLog(user: user, limit: limit) }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(entries), as: UTF8.self))
+            try printJSON(entries)
         } else {
             for e in entries {
-                print([e.time, e.user, e.device ?? "-", e.action, e.detail, e.address ?? ""].joined(separator: "  "))
+                print([e.time, e.user, e.device ?? "-", e.action, e.detail].joined(separator: "  "))
             }
         }
     }
+}
+
+/// Pretty-printed JSON with sorted keys, for `--json`.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
