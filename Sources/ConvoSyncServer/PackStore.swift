@@ -10,108 +10,69 @@ import CoreFoundation  // owns `struct stat` once NIOSSL is in the build (Member
 
 /// Why a request against the pack store failed, mapped to an HTTP status by the responder.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case notFound, exists, badRequest, tooLarge, insufficientStorage, forbidden, io }
+    public enum Kind: Sendable { case notFound, exists, badRequest, tooLarge, insufficientStorage, forbidden, io, unavailable }
     public var kind: Kind
     public var message: String
     public init(_ kind: Kind, _ message: String) { (self.kind, self.message) = (kind, message) }
     public var description: String { message }
 }
 
-/// One repository's files on the server's disk, in the layout of Format/SPEC.md §Layout (which
-/// is restic's): `config`, `data/XX/<id>`, `keys/`, `locks/`, `snapshots/`, `index/`, and
-/// ConvoSync's `sessions/` and `refs/`.
+/// One repository's files in the server's ``ObjectStore``, in the layout of Format/SPEC.md
+/// §Layout (which is restic's): `config`, `data/XX/<id>`, `keys/`, `locks/`, `snapshots/`,
+/// `index/`, ConvoSync's `sessions/` and `refs/`, and the server's own `manifests/` and
+/// `conversations/`.
 ///
-/// Uploads stream to a temporary file while their SHA-256 is computed; the file is fsynced
-/// and `link(2)`ed into place only when the hash matches the name (write-once: an existing
-/// name is never replaced), then the directory is fsynced. Nothing partial is ever visible.
+/// Uploads stream to a staged temporary file while their SHA-256 is computed; only when the
+/// hash matches the name is the file committed (write-once: an existing name is never
+/// replaced). Nothing partial is ever visible.
 public struct RepositoryStore: Sendable {
-    public let root: URL
+    public let objects: any ObjectStore
+    public let user: String
+    public let name: String
 
-    public init(root: URL) { self.root = root }
+    public init(objects: any ObjectStore, user: String, name: String) {
+        (self.objects, self.user, self.name) = (objects, user, name)
+    }
 
     public static let types: [FileType] = [.key, .pack, .index, .snapshot, .lock, .session, .ref]
 
-    public var exists: Bool { FileManager.default.fileExists(atPath: root.appendingPathComponent("config").path) || FileManager.default.fileExists(atPath: root.appendingPathComponent("keys").path) }
+    var prefix: String { "\(user)/\(name)/" }
+    func key(_ handle: Handle) -> String { prefix + handle.relativePath }
+    /// A server-side file (`manifests/<session>`, `conversations/<ref>`).
+    func key(_ relative: String) -> String { prefix + relative }
 
-    /// Creates the directories (idempotent, like restic's rest-server).
-    public func create() throws {
-        do {
-            for t in Self.types { try FileManager.default.createDirectory(at: root.appendingPathComponent(t.rawValue), withIntermediateDirectories: true) }
-            for i in 0..<256 {
-                try FileManager.default.createDirectory(at: root.appendingPathComponent("data/\(Hex.encode([UInt8(i)]))"), withIntermediateDirectories: true)
-            }
-        } catch {
-            throw StoreError(.io, "cannot create the repository: \(error.localizedDescription)")
+    public func exists() async throws -> Bool { try await objects.repositoryExists(prefix) }
+
+    /// Creates the repository (idempotent, like restic's rest-server).
+    public func create() async throws { try await objects.createRepository(prefix) }
+
+    public func size(_ handle: Handle) async throws -> Int? { try await objects.size(key(handle)) }
+
+    public func get(_ handle: Handle) async throws -> [UInt8]? { try await objects.get(key(handle)) }
+
+    /// The files of `type` whose names start with `namePrefix` (all of them by default).
+    public func list(_ type: FileType, namePrefix: String = "") async throws -> [FileInfo] {
+        var directory = prefix + type.rawValue + "/"
+        if type.isSharded && namePrefix.count >= 2 { directory += namePrefix.prefix(2) + "/" }
+        let found = try await objects.list(prefix: directory + (type.isSharded && namePrefix.count < 2 ? "" : namePrefix))
+        return found.compactMap { object in
+            let name = String(object.key[(object.key.lastIndex(of: "/").map { object.key.index(after: $0) } ?? object.key.startIndex)...])
+            guard name.hasPrefix(namePrefix), let handle = try? Handle(type, name: name), key(handle) == object.key else { return nil }
+            return FileInfo(handle: handle, size: object.size)
         }
     }
 
-    public func path(_ handle: Handle) -> String { root.appendingPathComponent(handle.relativePath).path }
-
-    public func size(_ handle: Handle) -> Int? {
-        var st = Glibc.stat()
-        guard lstat(path(handle), &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
-        return Int(st.st_size)
-    }
-
-    public func list(_ type: FileType) throws -> [FileInfo] {
-        guard FileManager.default.fileExists(atPath: root.path) else { throw StoreError(.notFound, "no such repository") }
-        do { return try LocalBackend(path: root.path).list(type) } catch {
-            throw StoreError(.io, "cannot list \(type.rawValue): \(error)")
+    public func remove(_ handle: Handle) async throws {
+        do { try await objects.delete(key(handle)) } catch let e as StoreError where e.kind == .notFound {
+            throw StoreError(.notFound, "\(handle) does not exist")
         }
     }
 
-    public func remove(_ handle: Handle) throws {
-        guard unlink(path(handle)) == 0 else {
-            if errno == ENOENT { throw StoreError(.notFound, "\(handle) does not exist") }
-            throw StoreError(.io, "cannot delete \(handle): \(String(cString: strerror(errno)))")
-        }
+    public func read(_ handle: Handle, range: Range<Int>, _ body: (ByteBuffer) async throws -> Void) async throws {
+        try await objects.read(key(handle), range: range, body)
     }
 
-    /// Writes a small server-side file (a manifest, a count, the token secret) through a
-    /// fsynced temporary file beside it, mode 0600. With `replace`, it renames over what is
-    /// there; otherwise the first writer wins (`link`) and the answer is false when a file
-    /// existed already.
-    @discardableResult
-    static func writeSmallFile(_ bytes: [UInt8], to path: String, replace: Bool) throws -> Bool {
-        let tmp = path + ".tmp-\(UUID().uuidString)"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
-        defer { unlink(tmp) }
-        guard written == bytes.count else { throw StoreError(.io, "cannot write \(path): short write") }
-        let done = replace ? rename(tmp, path) == 0 : link(tmp, path) == 0
-        let failure = errno
-        if done || (!replace && failure == EEXIST) { return done }
-        throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(failure)))")
-    }
-
-    /// Reads `range` of a file in chunks, calling `body` for each: each chunk is read straight
-    /// into a fresh ByteBuffer, which goes to the socket without another copy.
-    public func read(_ handle: Handle, range: Range<Int>, chunk: Int = 1 << 20, _ body: (ByteBuffer) async throws -> Void) async throws {
-        let fd = open(path(handle), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw StoreError(errno == ENOENT ? .notFound : .io, "cannot open \(handle)") }
-        defer { close(fd) }
-        let allocator = ByteBufferAllocator()
-        var offset = range.lowerBound
-        while offset < range.upperBound {
-            let want = min(chunk, range.upperBound - offset)
-            var buffer = allocator.buffer(capacity: want)
-            var failure: Int32 = 0
-            let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw in
-                let got = pread(fd, raw.baseAddress!, want, off_t(offset))  // invariant: capacity >= want > 0
-                if got < 0 { failure = errno }
-                return max(got, 0)
-            }
-            if failure == EINTR { continue }
-            guard n > 0 else { throw StoreError(.io, "\(handle) shrank while being read") }
-            try await body(buffer)
-            offset += n
-        }
-    }
-
-    /// An upload in progress: bytes go to a temporary file, hashed on the way.
+    /// An upload in progress: bytes go to a staged temporary file, hashed on the way.
     public final class Upload: @unchecked Sendable {
         let store: RepositoryStore
         let handle: Handle
@@ -126,13 +87,9 @@ public struct RepositoryStore: Sendable {
             self.store = store
             self.handle = handle
             self.limit = limit
-            let dir = (store.path(handle) as NSString).deletingLastPathComponent
-            if !FileManager.default.fileExists(atPath: dir) {
-                try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            }
-            tempPath = (dir as NSString).appendingPathComponent(".tmp-\(UUID().uuidString)")
+            tempPath = try store.objects.stagingPath(for: store.key(handle))
             fd = open(tempPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw StoreError(errno == ENOSPC ? .insufficientStorage : .io, "cannot create a temporary file: \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else { throw StoreError.errno("cannot create a temporary file") }
         }
 
         deinit {
@@ -151,7 +108,7 @@ public struct RepositoryStore: Sendable {
                 let n = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)  // invariant: count > written >= 0
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw StoreError(errno == ENOSPC || errno == EDQUOT ? .insufficientStorage : .io, "cannot write: \(String(cString: strerror(errno)))")
+                    throw StoreError.errno("cannot write")
                 }
                 written += n
             }
@@ -165,66 +122,44 @@ public struct RepositoryStore: Sendable {
             }
         }
 
-        /// Verifies the name, makes the file durable and links it into place.
-        public func commit(verifyHash: Bool) throws {
+        /// Verifies the name and commits the file write-once; `StoreError(.exists)` when the
+        /// name was taken meanwhile.
+        public func commit(verifyHash: Bool) async throws {
             let digest = Hex.encode(Array(hasher.finalize()))
             if verifyHash && digest != handle.name {
                 throw StoreError(.badRequest, "the body's SHA-256 is \(digest), not the name \(handle.name)")
             }
-            guard fsync(fd) == 0 else { throw StoreError(errno == ENOSPC ? .insufficientStorage : .io, "cannot fsync: \(String(cString: strerror(errno)))") }
             close(fd)
             done = true
-            defer { unlink(tempPath) }
-            let target = store.path(handle)
-            guard link(tempPath, target) == 0 else {
-                if errno == EEXIST { throw StoreError(.exists, "\(handle) exists already") }
-                throw StoreError(.io, "cannot link \(handle): \(String(cString: strerror(errno)))")
-            }
-            let dir = open((target as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if dir >= 0 {
-                fsync(dir)
-                close(dir)
+            guard try await store.objects.commit(staged: tempPath, size: size, sha256: digest, to: store.key(handle)) else {
+                throw StoreError(.exists, "\(handle) exists already")
             }
         }
     }
 
-    public func upload(_ handle: Handle, limit: Int) throws -> Upload {
-        if size(handle) != nil { throw StoreError(.exists, "\(handle) exists already") }
+    public func upload(_ handle: Handle, limit: Int) async throws -> Upload {
+        if try await size(handle) != nil { throw StoreError(.exists, "\(handle) exists already") }
         return try Upload(store: self, handle: handle, limit: limit)
-    }
-
-    /// Bytes used by this repository's files.
-    public func usage() -> Int {
-        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.fileSizeKey, .isRegularFileKey]) else { return 0 }
-        var total = 0
-        for case let url as URL in walker {
-            guard let values = try? url.resourceValues(forKeys: [.fileSizeKey, .isRegularFileKey]), values.isRegularFile == true else { continue }
-            total += values.fileSize ?? 0
-        }
-        return total
     }
 }
 
-/// Bytes stored per user, counted once from disk and then kept up to date by the writes and
-/// deletes that go through the server.
-public final class UsageTracker: @unchecked Sendable {
-    let root: URL
-    private let lock = NSLock()
+/// Bytes stored per user, counted once from the store and then kept up to date by the writes
+/// and deletes that go through the server.
+public actor UsageTracker {
+    let objects: any ObjectStore
     private var bytes: [String: Int] = [:]
 
-    public init(reposDirectory: URL) { root = reposDirectory }
+    public init(objects: any ObjectStore) { self.objects = objects }
 
-    public func usage(_ user: String) -> Int {
-        if let known = lock.withLock({ bytes[user] }) { return known }
-        let counted = RepositoryStore(root: root.appendingPathComponent(user)).usage()
-        return lock.withLock {
-            if bytes[user] == nil { bytes[user] = counted }
-            return bytes[user] ?? counted
-        }
+    public func usage(_ user: String) async throws -> Int {
+        if let known = bytes[user] { return known }
+        let counted = try await objects.list(prefix: user + "/").reduce(0) { $0 + $1.size }
+        if bytes[user] == nil { bytes[user] = counted }
+        return bytes[user] ?? counted
     }
 
-    public func add(_ user: String, _ delta: Int) {
-        _ = usage(user)
-        lock.withLock { bytes[user, default: 0] += delta }
+    public func add(_ user: String, _ delta: Int) async {
+        _ = try? await usage(user)
+        bytes[user, default: 0] += delta
     }
 }

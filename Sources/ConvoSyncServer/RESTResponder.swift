@@ -28,21 +28,26 @@ public struct RESTResponder: HTTPResponder {
     let events: EventHub
     let metrics: ServerMetrics
     let usage: UsageTracker
+    let objects: any ObjectStore
     static let v2 = "application/vnd.x.restic.rest.v2"
 
-    public init(configuration: ServerConfiguration, users: UserStore, tokens: TokenAuthority, events: EventHub, metrics: ServerMetrics = ServerMetrics()) {
+    public init(
+        configuration: ServerConfiguration, objects: (any ObjectStore)? = nil, users: UserStore, tokens: TokenAuthority, events: EventHub,
+        metrics: ServerMetrics = ServerMetrics()
+    ) {
         self.configuration = configuration
+        self.objects = objects ?? configuration.objectStore()
         self.users = users
         self.tokens = tokens
         self.events = events
         self.metrics = metrics
-        usage = UsageTracker(reposDirectory: configuration.dataDirectory.appendingPathComponent("repos"))
+        usage = UsageTracker(objects: self.objects)
     }
 
     /// Refuses `incoming` more bytes for `user` when that would pass the quota.
-    func checkQuota(_ user: String, incoming: Int) throws {
+    func checkQuota(_ user: String, incoming: Int) async throws {
         guard let quota = configuration.userQuota else { return }
-        let used = usage.usage(user)
+        let used = try await usage.usage(user)
         if used + incoming > quota {
             throw StoreError(.insufficientStorage, "quota exceeded: \(user) stores \(used) of \(quota) bytes; this upload needs \(incoming) more. Delete old snapshots (`restic forget --prune`) or ask for a larger quota")
         }
@@ -78,6 +83,7 @@ public struct RESTResponder: HTTPResponder {
             case .tooLarge: .contentTooLarge
             case .insufficientStorage: .init(code: 507, reasonPhrase: "Insufficient Storage")
             case .io: .internalServerError
+            case .unavailable: .serviceUnavailable
             }
             context.logger.info("refused: \(error.message)")
             return Self.text(status, error.message)
@@ -115,11 +121,11 @@ public struct RESTResponder: HTTPResponder {
         if account { return try await accountRequest(request, path: Array(parts.dropFirst()), principal: principal, context: context) }
         guard principal.user == parts[0] else { throw StoreError(.forbidden, "\(principal.user) may not access /\(parts[0])/") }
 
-        let store = RepositoryStore(root: configuration.dataDirectory.appendingPathComponent("repos/\(parts[0])/\(parts[1])"))
+        let store = RepositoryStore(objects: objects, user: parts[0], name: parts[1])
         let rest = Array(parts.dropFirst(2))
         let method = request.method
         if api {
-            guard store.exists else { throw StoreError(.notFound, "no repository /\(parts[0])/\(parts[1])/") }
+            guard try await store.exists() else { throw StoreError(.notFound, "no repository /\(parts[0])/\(parts[1])/") }
             return try await sessionRequest(request, path: rest, store: store, principal: principal)
         }
         let type = rest.count >= 1 ? FileType(rawValue: rest[0]) : nil
@@ -128,7 +134,7 @@ public struct RESTResponder: HTTPResponder {
         if rest.isEmpty || rest == [""] {
             guard method == .post else { throw StoreError(.forbidden, "only POST ?create=true is allowed on a repository") }
             guard request.uri.queryParameters["create"] == "true" else { throw StoreError(.badRequest, "POST to a repository needs ?create=true") }
-            try store.create()
+            try await store.create()
             return Self.text(.ok, "created")
         }
         if rest == ["config"] {
@@ -137,7 +143,7 @@ public struct RESTResponder: HTTPResponder {
         guard let type = FileType(rawValue: rest[0]), type != .config else { throw StoreError(.notFound, "no file type '\(rest[0].prefix(40))'") }
         if rest.count == 2 && rest[1].isEmpty {
             guard method == .get || method == .head else { throw StoreError(.forbidden, "\(method) is not allowed on a listing") }
-            return try list(type, store: store, v2: request.headers[.accept]?.contains(Self.v2) == true)
+            return try await list(type, store: store, v2: request.headers[.accept]?.contains(Self.v2) == true)
         }
         guard rest.count == 2 else { throw StoreError(.notFound, "no such path") }
         let handle: Handle
@@ -145,8 +151,9 @@ public struct RESTResponder: HTTPResponder {
         return try await file(handle, request: request, store: store, principal: principal)
     }
 
-    func list(_ type: FileType, store: RepositoryStore, v2: Bool) throws -> Response {
-        let files = try store.list(type)
+    func list(_ type: FileType, store: RepositoryStore, v2: Bool) async throws -> Response {
+        guard try await store.exists() else { throw StoreError(.notFound, "no such repository") }
+        let files = try await store.list(type)
         let json: Data
         if v2 {
             json = try JSONSerialization.data(withJSONObject: files.map { ["name": $0.handle.name, "size": $0.size] as [String: Any] })
@@ -159,10 +166,10 @@ public struct RESTResponder: HTTPResponder {
     func file(_ handle: Handle, request: Request, store: RepositoryStore, principal: Principal) async throws -> Response {
         switch request.method {
         case .head:
-            guard let size = store.size(handle) else { throw StoreError(.notFound, "\(handle) does not exist") }
+            guard let size = try await store.size(handle) else { throw StoreError(.notFound, "\(handle) does not exist") }
             return Response(status: .ok, headers: [.contentLength: String(size), .contentType: "application/octet-stream"])
         case .get:
-            guard let size = store.size(handle) else { throw StoreError(.notFound, "\(handle) does not exist") }
+            guard let size = try await store.size(handle) else { throw StoreError(.notFound, "\(handle) does not exist") }
             var range = 0..<size
             var status = HTTPResponse.Status.ok
             var headers: HTTPFields = [.contentType: "application/octet-stream", .acceptRanges: "bytes"]
@@ -183,24 +190,24 @@ public struct RESTResponder: HTTPResponder {
             }
             return Response(status: status, headers: headers, body: body)
         case .post:
-            guard store.exists || handle.type == .config else { throw StoreError(.notFound, "no repository here; create it first (POST ?create=true)") }
+            guard try await store.exists() || handle.type == .config else { throw StoreError(.notFound, "no repository here; create it first (POST ?create=true)") }
             let limit = handle.type == .ref ? 64 : configuration.maxBodySize
             if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
                 throw StoreError(.tooLarge, "the body (\(length) bytes) is larger than the \(configuration.maxBodySize)-byte limit")
             }
             let user = principal.user
-            try checkQuota(user, incoming: request.headers[.contentLength].flatMap(Int.init) ?? 0)
-            let upload = try store.upload(handle, limit: limit)
+            try await checkQuota(user, incoming: request.headers[.contentLength].flatMap(Int.init) ?? 0)
+            let upload = try await store.upload(handle, limit: limit)
             for try await buffer in request.body {
                 try buffer.withUnsafeReadableBytes { try upload.write($0) }
-                try checkQuota(user, incoming: upload.size)
+                try await checkQuota(user, incoming: upload.size)
             }
             // The config is named "config" and refs by version; every other name is the SHA-256 of the body.
             if handle.type == .ref {
                 try upload.checkRefContents()
             }
-            try upload.commit(verifyHash: handle.type != .config && handle.type != .ref)
-            usage.add(user, upload.size)
+            try await upload.commit(verifyHash: handle.type != .config && handle.type != .ref)
+            await usage.add(user, upload.size)
             metrics.stored(bytes: upload.size)
             return Self.text(.ok, "saved")
         case .delete:
@@ -210,11 +217,11 @@ public struct RESTResponder: HTTPResponder {
             if configuration.appendOnly && handle.type != .lock {
                 throw StoreError(.forbidden, "the server is append-only: only locks may be deleted")
             }
-            let size = store.size(handle) ?? 0
-            try store.remove(handle)
-            usage.add(principal.user, -size)
+            let size = try await store.size(handle) ?? 0
+            try await store.remove(handle)
+            await usage.add(principal.user, -size)
             if handle.type != .lock {
-                await users.audit("delete", user: principal.user, device: principal.device, detail: "\(store.root.lastPathComponent)/\(handle.relativePath)")
+                await users.audit("delete", user: principal.user, device: principal.device, detail: "\(store.name)/\(handle.relativePath)")
             }
             return Self.text(.ok, "deleted")
         default:
@@ -224,17 +231,17 @@ public struct RESTResponder: HTTPResponder {
 
     /// Commits a hash-checked upload; false when a concurrent writer stored the same name first
     /// (content addressing makes that the same file).
-    func commitIfNew(_ upload: RepositoryStore.Upload) throws -> Bool {
-        do { try upload.commit(verifyHash: true) } catch let e as StoreError where e.kind == .exists {
+    func commitIfNew(_ upload: RepositoryStore.Upload) async throws -> Bool {
+        do { try await upload.commit(verifyHash: true) } catch let e as StoreError where e.kind == .exists {
             return false
         }
         return true
     }
 
     /// 409 with the ref's current head.
-    func conflict(_ ref: String, store: RepositoryStore) throws -> Response {
+    func conflict(_ ref: String, store: RepositoryStore) async throws -> Response {
         var answer: [String: Any] = ["ref": ref]
-        if let head = try Self.head(of: ref, in: store) {
+        if let head = try await Self.head(of: ref, in: store) {
             answer["version"] = head.version
             answer["target"] = head.target
         }

@@ -32,9 +32,39 @@ public struct ServerConfiguration: Sendable {
     public var tlsCertificate: String?
     public var tlsKey: String?
 
+    /// Where repository files live (`STORAGE_BACKEND`): `repos/` in the data directory, or S3.
+    public var storage: StorageBackend = .local
+
     public init(dataDirectory: URL) { self.dataDirectory = dataDirectory }
 
+    /// The store for `storage`: S3 stages uploads in `<data dir>/staging`.
+    public func objectStore() -> any ObjectStore {
+        switch storage {
+        case .local: DiskStore(root: dataDirectory.appendingPathComponent("repos"))
+        case .s3(let s3): S3Store(s3, staging: dataDirectory.appendingPathComponent("staging"))
+        }
+    }
+
     public var databasePath: String { dataDirectory.appendingPathComponent("convosync.sqlite").path }
+}
+
+/// `STORAGE_BACKEND`: `local` (the data directory) or `s3`.
+public enum StorageBackend: Sendable {
+    case local
+    case s3(S3Configuration)
+
+    /// `STORAGE_BACKEND` (or `--storage`): `local` (the default) or `s3`, whose settings come
+    /// from the environment (``S3Configuration/fromEnvironment(_:)``).
+    public static func parse(_ name: String?, environment: [String: String]) throws -> StorageBackend {
+        switch name?.lowercased() ?? "local" {
+        case "", "local": return .local
+        case "s3": return .s3(try S3Configuration.fromEnvironment(environment))
+        case "gcs":
+            throw StoreError(.badRequest, "STORAGE_BACKEND=gcs is not built in; Google Cloud Storage speaks S3 through its XML API: set STORAGE_BACKEND=s3, S3_ENDPOINT=https://storage.googleapis.com and HMAC keys as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+        case let other:
+            throw StoreError(.badRequest, "STORAGE_BACKEND must be local or s3, not '\(other.prefix(40))'")
+        }
+    }
 }
 
 /// The convosync server: restic's REST protocol over per-user repositories, the session API,
@@ -51,7 +81,7 @@ public enum ConvoSyncServer {
     /// Deletes temporary upload files (`.tmp-*`) that a crash left behind, if older than `age`.
     /// Listings already skip them; this reclaims their space. Run when the server starts.
     public static func sweepTemporaryFiles(_ configuration: ServerConfiguration, olderThan age: TimeInterval = 3600) {
-        LocalBackend(path: configuration.dataDirectory.appendingPathComponent("repos").path).removeStaleTemporaryFiles(olderThan: age)
+        configuration.objectStore().sweep(olderThan: age)
     }
 
     /// The Hummingbird application; `onRunning` receives the bound port (useful with port 0).
@@ -60,12 +90,14 @@ public enum ConvoSyncServer {
         logger: Logger? = nil, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         try prepare(configuration)
-        sweepTemporaryFiles(configuration)
+        let objects = configuration.objectStore()
+        try await objects.check()
+        objects.sweep(olderThan: 3600)
         var log = logger ?? Logger(label: "convosync-server")
         if logger == nil { log.logLevel = .info }
         let secret = try TokenAuthority.secret(environment: configuration.jwtSecret, dataDirectory: configuration.dataDirectory)
         let tokens = await TokenAuthority(secret: secret)
-        let responder = RESTResponder(configuration: configuration, users: users, tokens: tokens, events: events, metrics: metrics)
+        let responder = RESTResponder(configuration: configuration, objects: objects, users: users, tokens: tokens, events: events, metrics: metrics)
         let upgrade = HTTPServerBuilder.http1WebSocketUpgrade { request, _, _ in
             await responder.shouldUpgrade(request)
         }

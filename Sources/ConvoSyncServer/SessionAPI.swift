@@ -27,21 +27,21 @@ extension RESTResponder {
             return try await saveBundle(request, store: store, principal: principal)
         case (.get, ["sessions"]):
             try principal.require(.read)
-            return try listSessions(store: store)
+            return try await listSessions(store: store)
         case (.post, ["sessions", "resume"]):
             try principal.require(.read)
             let input = try await Self.decodeBody(ResumeRequest.self, request, limit: configuration.maxBodySize)
             guard Handle.isValidName(input.session) else { throw StoreError(.badRequest, "session must be a session file's name (64 hex digits)") }
-            return try resumeBundle(session: input.session, head: nil, have: Set(input.have ?? []), store: store)
+            return try await resumeBundle(session: input.session, head: nil, have: Set(input.have ?? []), store: store)
         case (.post, let p) where p.count == 3 && p[0] == "conversations" && p[2] == "sync":
             try principal.require(.read)
             guard p[1].utf8.count == 64, Handle.isValidName(p[1]) else { throw StoreError(.badRequest, "a conversation is named by its ref: 64 hex digits") }
             let input = try await Self.decodeBody(SyncRequest.self, request, limit: configuration.maxBodySize)
-            guard let head = try Self.head(of: p[1], in: store) else { throw StoreError(.notFound, "no conversation \(p[1].prefix(12))… in this repository") }
+            guard let head = try await Self.head(of: p[1], in: store) else { throw StoreError(.notFound, "no conversation \(p[1].prefix(12))… in this repository") }
             if let after = input.after, after >= head.version {
                 return Self.json(.ok, ["ref": p[1], "version": head.version, "target": head.target, "upToDate": true])
             }
-            return try resumeBundle(session: head.target, head: head.handle, have: Set(input.have ?? []), store: store)
+            return try await resumeBundle(session: head.target, head: head.handle, have: Set(input.have ?? []), store: store)
         default:
             throw StoreError(.notFound, "no such API endpoint (sessions, sessions/save, sessions/resume, conversations/REF/sync)")
         }
@@ -84,42 +84,42 @@ extension RESTResponder {
     }
 
     /// The newest version of `ref`, with the session file it names.
-    static func head(of ref: String, in store: RepositoryStore) throws -> Head? {
-        let versions = try store.list(.ref).map(\.handle).filter { $0.name.hasPrefix(ref + "-") }
+    static func head(of ref: String, in store: RepositoryStore) async throws -> Head? {
+        let versions = try await store.list(.ref, namePrefix: ref + "-").map(\.handle)
         guard let last = versions.max(by: { $0.name < $1.name }) else { return nil }
-        return try head(last, in: store)
+        return try await head(last, in: store)
     }
 
-    static func head(_ handle: Handle, in store: RepositoryStore) throws -> Head? {
-        guard let data = FileManager.default.contents(atPath: store.path(handle)), data.count == 64 else { return nil }
+    static func head(_ handle: Handle, in store: RepositoryStore) async throws -> Head? {
+        guard let data = try await store.get(handle), data.count == 64 else { return nil }
         return Head(handle: handle, version: Int(handle.name.suffix(10)) ?? 0, target: String(decoding: data, as: UTF8.self))
     }
 
     /// `GET sessions`: what a device needs to choose a session, in one answer: the config, the
     /// key files, and for every ref its newest version with the session file it names.
-    func listSessions(store: RepositoryStore) throws -> Response {
-        func encoded(_ handle: Handle) -> String? {
-            FileManager.default.contents(atPath: store.path(handle))?.base64EncodedString()
+    func listSessions(store: RepositoryStore) async throws -> Response {
+        func encoded(_ handle: Handle) async throws -> String? {
+            try await store.get(handle).map { Data($0).base64EncodedString() }
         }
         var newest: [String: Handle] = [:]
-        for file in try store.list(.ref) {
+        for file in try await store.list(.ref) {
             let ref = String(file.handle.name.prefix(64))
             if let known = newest[ref], known.name >= file.handle.name { continue }
             newest[ref] = file.handle
         }
         var heads: [[String: Any]] = []
         for handle in newest.values.sorted(by: { $0.name < $1.name }) {
-            guard let head = try Self.head(handle, in: store), let sessionHandle = try? Handle(.session, name: head.target) else { continue }
+            guard let head = try await Self.head(handle, in: store), let sessionHandle = try? Handle(.session, name: head.target) else { continue }
             var entry: [String: Any] = ["ref": String(handle.name.prefix(64)), "version": head.version, "session": head.target]
-            if let data = encoded(sessionHandle) { entry["data"] = data }
+            if let data = try await encoded(sessionHandle) { entry["data"] = data }
             heads.append(entry)
         }
         var keys: [[String: Any]] = []
-        for file in try store.list(.key) {
-            if let data = encoded(file.handle) { keys.append(["name": file.handle.name, "data": data]) }
+        for file in try await store.list(.key) {
+            if let data = try await encoded(file.handle) { keys.append(["name": file.handle.name, "data": data]) }
         }
         var out: [String: Any] = ["heads": heads, "keys": keys]
-        if let config = encoded(.config) { out["config"] = config }
+        if let config = try await encoded(.config) { out["config"] = config }
         return Self.json(.ok, out)
     }
 
@@ -138,21 +138,15 @@ extension RESTResponder {
         var needs: [String]
     }
 
-    func manifestPath(_ session: String, store: RepositoryStore) -> String {
-        store.root.appendingPathComponent("manifests/\(session)").path
+    func readManifest(_ session: String, store: RepositoryStore) async throws -> Manifest? {
+        guard let data = try await objects.get(store.key("manifests/\(session)")) else { return nil }
+        return try? JSONDecoder().decode(Manifest.self, from: Data(data))
     }
 
-    func readManifest(_ session: String, store: RepositoryStore) -> Manifest? {
-        guard let data = FileManager.default.contents(atPath: manifestPath(session, store: store)) else { return nil }
-        return try? JSONDecoder().decode(Manifest.self, from: data)
-    }
-
-    func writeManifest(_ manifest: Manifest, session: String, store: RepositoryStore) throws {
-        let dir = store.root.appendingPathComponent("manifests")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    func writeManifest(_ manifest: Manifest, session: String, store: RepositoryStore) async throws {
         // Write-once, like every file here: a later bundle naming the same session (a retry,
         // or a client trying to rewrite another save's list) leaves the first manifest alone.
-        try RepositoryStore.writeSmallFile(Array(try JSONEncoder().encode(manifest)), to: manifestPath(session, store: store), replace: false)
+        try await objects.put(Array(try JSONEncoder().encode(manifest)), at: store.key("manifests/\(session)"), ifAbsent: true)
     }
 
     static func parseNeed(_ text: String) -> Handle? {
@@ -163,13 +157,13 @@ extension RESTResponder {
 
     /// Every file `session` needs, following parent manifests; nil when it or any ancestor
     /// has no manifest (saved file by file, or from an outbox), since the list would be short.
-    func closure(of session: String, store: RepositoryStore) -> [Handle]? {
+    func closure(of session: String, store: RepositoryStore) async throws -> [Handle]? {
         var seen: Set<Handle> = []
         var out: [Handle] = []
         var visited: Set<String> = []
         var current: String? = session
         while let s = current, visited.insert(s).inserted {
-            guard let manifest = readManifest(s, store: store) else { return nil }
+            guard let manifest = try await readManifest(s, store: store) else { return nil }
             for name in manifest.files {
                 guard let handle = Self.parseNeed(name), seen.insert(handle).inserted else { continue }
                 out.append(handle)
@@ -183,20 +177,20 @@ extension RESTResponder {
 
     /// A bundle (Format/API.md §Bundle) of `head` (if given) and every file `session` needs
     /// that is not in `have`, streamed from disk: data before what names it, as in a save.
-    func resumeBundle(session: String, head: Handle?, have: Set<String>, store: RepositoryStore) throws -> Response {
-        guard let needed = closure(of: session, store: store) else {
+    func resumeBundle(session: String, head: Handle?, have: Set<String>, store: RepositoryStore) async throws -> Response {
+        guard let needed = try await closure(of: session, store: store) else {
             throw StoreError(.notFound, "session \(session.prefix(12))… has no manifest (it was not saved through sessions/save); read its files one by one")
         }
         let rank: [FileType: Int] = [.pack: 0, .index: 1, .snapshot: 2, .session: 3]
         var files: [(Handle, Int)] = []
         for handle in needed where !have.contains(handle.manifestName) {
-            guard let size = store.size(handle) else {
+            guard let size = try await store.size(handle) else {
                 throw StoreError(.notFound, "\(handle) is missing from the repository; run `convosync check`")
             }
             files.append((handle, size))
         }
         files.sort { (rank[$0.0.type] ?? 4, $0.0.name) < (rank[$1.0.type] ?? 4, $1.0.name) }
-        if let head, let size = store.size(head) { files.insert((head, size), at: 0) }
+        if let head, let size = try await store.size(head) { files.insert((head, size), at: 0) }
         let sending = files
         let total = sending.reduce(BundleFormat.header().count + 1) { $0 + BundleFormat.entryHeader($1.0, size: $1.1).count + $1.1 }
         metrics.bytesOut.increment(by: Int64(total))
@@ -270,30 +264,30 @@ extension RESTResponder {
                 let target = String(decoding: try await reader.bytes(size), as: UTF8.self)
                 guard Handle.isValidName(target) else { throw StoreError(.badRequest, "a ref holds a session file's name: 64 hex digits") }
                 guard try await reader.bytes(1) == [0] else { throw StoreError(.badRequest, "the ref must be the bundle's last entry") }
-                guard let session = try? Handle(.session, name: target), store.size(session) != nil else {
+                guard let session = try? Handle(.session, name: target), try await store.size(session) != nil else {
                     throw StoreError(.badRequest, "the ref names session \(target.prefix(12))…, which is neither in the bundle nor stored")
                 }
                 let ref = String(handle.name.prefix(64))
-                let conversation = conversationBytes(ref, store: store) + storedBytes
+                let conversation = try await conversationBytes(ref, store: store) + storedBytes
                 if let limit = configuration.maxConversationSize, conversation > limit {
                     throw StoreError(.tooLarge, "the conversation would hold \(conversation) bytes, over this server's MAX_CONVERSATION_SIZE of \(limit); start a new conversation (the files of this save stay unreferenced until prune)")
                 }
                 if let manifest {
                     guard manifest.session == target else { throw StoreError(.badRequest, "the manifest describes another session than the ref names") }
-                    try storeManifest(manifest.declared, session: target, carried: carried, store: store)
+                    try await storeManifest(manifest.declared, session: target, carried: carried, store: store)
                 }
                 return try await applyRef(handle, ref: ref, target: target, store: store, principal: principal, stored: stored, added: storedBytes)
             }
             if carriedSet.insert(handle).inserted { carried.append(handle) }
-            if store.size(handle) != nil {
+            if try await store.size(handle) != nil {
                 try await reader.skip(size)  // content-addressed: the same name holds the same bytes
                 continue
             }
-            try checkQuota(user, incoming: size)
-            let upload = try store.upload(handle, limit: configuration.maxBodySize)
+            try await checkQuota(user, incoming: size)
+            let upload = try await store.upload(handle, limit: configuration.maxBodySize)
             try await reader.stream(size) { try upload.write($0) }
-            if try commitIfNew(upload) {
-                usage.add(user, size)
+            if try await commitIfNew(upload) {
+                await usage.add(user, size)
                 metrics.stored(bytes: size)
                 stored += 1
                 storedBytes += size
@@ -305,50 +299,42 @@ extension RESTResponder {
     static let maxBundleEntries = 100_000
 
     /// Checks a declared manifest and writes the server's own, before the ref makes it reachable.
-    func storeManifest(_ declared: DeclaredManifest, session: String, carried: [Handle], store: RepositoryStore) throws {
+    func storeManifest(_ declared: DeclaredManifest, session: String, carried: [Handle], store: RepositoryStore) async throws {
         var files = carried.map(\.manifestName)
         for need in declared.needs {
             guard let handle = Self.parseNeed(need) else { throw StoreError(.badRequest, "the manifest names '\(need.prefix(80))', which is not type/name") }
-            guard store.size(handle) != nil else { throw StoreError(.badRequest, "the manifest names \(need.prefix(80)), which is not stored") }
+            guard try await store.size(handle) != nil else { throw StoreError(.badRequest, "the manifest names \(need.prefix(80)), which is not stored") }
             files.append(handle.manifestName)
         }
         if let parent = declared.parent {
             guard Handle.isValidName(parent) else { throw StoreError(.badRequest, "the manifest's parent is not a session name") }
         }
-        try writeManifest(Manifest(parent: declared.parent, files: files), session: session, store: store)
+        try await writeManifest(Manifest(parent: declared.parent, files: files), session: session, store: store)
     }
 
     /// Bytes the saves of conversation `ref` have stored (`<repo>/conversations/<ref>`).
-    func conversationBytes(_ ref: String, store: RepositoryStore) -> Int {
-        (try? String(contentsOfFile: store.root.appendingPathComponent("conversations/\(ref)").path, encoding: .utf8))
-            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+    func conversationBytes(_ ref: String, store: RepositoryStore) async throws -> Int {
+        try await objects.get(store.key("conversations/\(ref)"))
+            .flatMap { Int(String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
     }
 
     /// Adds to a conversation's count after its ref moved (only the save that moved it counts).
-    func addConversationBytes(_ ref: String, _ bytes: Int, store: RepositoryStore) {
-        let dir = store.root.appendingPathComponent("conversations")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let count = Array(String(conversationBytes(ref, store: store) + bytes).utf8)
-        _ = try? RepositoryStore.writeSmallFile(count, to: dir.appendingPathComponent(ref).path, replace: true)
+    func addConversationBytes(_ ref: String, _ bytes: Int, store: RepositoryStore) async {
+        guard let current = try? await conversationBytes(ref, store: store) else { return }
+        _ = try? await objects.put(Array(String(current + bytes).utf8), at: store.key("conversations/\(ref)"), ifAbsent: false)
     }
 
     /// The compare-and-swap at the end of a save: 200 and an event when the version is new,
     /// 409 with the current head when another save took it.
     func applyRef(_ handle: Handle, ref: String, target: String, store: RepositoryStore, principal: Principal, stored: Int, added: Int) async throws -> Response {
-        guard store.size(handle) == nil else {
+        guard try await objects.put(Array(target.utf8), at: store.key(handle), ifAbsent: true) else {
             metrics.conflicts.increment()
-            return try conflict(ref, store: store)
-        }
-        let upload = try store.upload(handle, limit: 64)
-        try Array(target.utf8).withUnsafeBytes { try upload.write($0) }
-        do { try upload.commit(verifyHash: false) } catch let e as StoreError where e.kind == .exists {
-            metrics.conflicts.increment()
-            return try conflict(ref, store: store)
+            return try await conflict(ref, store: store)
         }
         metrics.sessionSaves.increment()
-        addConversationBytes(ref, added, store: store)
+        await addConversationBytes(ref, added, store: store)
         await events.publish(user: principal.user, from: principal.device, event: SessionEvent(
-            repository: store.root.lastPathComponent, ref: ref, version: Int(handle.name.suffix(10)) ?? 0, session: target))
+            repository: store.name, ref: ref, version: Int(handle.name.suffix(10)) ?? 0, session: target))
         return Self.json(.ok, ["stored": stored, "ref": handle.name])
     }
 }

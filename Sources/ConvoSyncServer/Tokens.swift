@@ -77,7 +77,7 @@ public final class TokenAuthority: Sendable {
         var rng = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
         // Two servers starting at once: the first write wins and both use its secret.
-        guard try RepositoryStore.writeSmallFile(Array((Hex.encode(bytes) + "\n").utf8), to: path, replace: false) else {
+        guard try DiskStore.writeSmallFile(Array((Hex.encode(bytes) + "\n").utf8), to: path, replace: false) else {
             return try secret(environment: nil, dataDirectory: dataDirectory)  // the other server's; it parses or throws
         }
         return bytes

@@ -27,6 +27,10 @@ struct ServerCommand: AsyncParsableCommand {
               JWT_SECRET                 key for device tokens, 32+ characters (default: generated into DIR/jwt-secret)
               MAX_DEVICES_PER_USER       default for --max-devices (5)
               MAX_CONVERSATION_SIZE      default for --max-conversation-size (no limit)
+              STORAGE_BACKEND            default for --storage: local (DIR/repos) or s3
+              S3_BUCKET, S3_ENDPOINT     with s3: the bucket, and an S3-compatible endpoint (default AWS)
+              S3_REGION, S3_PREFIX       with s3: the region (default us-east-1 or AWS_REGION), a key prefix
+              AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   with s3: credentials
               CONVOSYNC_SCRYPT_N         scrypt cost for new password hashes (tests only)
             """,
         subcommands: [Serve.self, UserCommand.self, Audit.self])
@@ -80,6 +84,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Days a device token lasts unless the login asks otherwise (default 90).") var tokenDays: Int = 90
     @Option(help: "PEM certificate chain: serve HTTPS (needs --tls-key).") var tlsCert: String?
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
+    @Option(help: "Where repository files live: local (DIR/repos) or s3 (env: STORAGE_BACKEND; S3 settings from S3_* and AWS_* variables).")
+    var storage: String?
 
     func run() async throws {
         var config = data.configuration
@@ -111,8 +117,9 @@ struct Serve: AsyncParsableCommand {
         config.tlsCertificate = tlsCert
         config.tlsKey = tlsKey
         config.jwtSecret = data.environment["JWT_SECRET"]
+        config.storage = try StorageBackend.parse(storage ?? data.environment["STORAGE_BACKEND"], environment: data.environment)
         let users = try await data.users()
-        let (host, dir) = (config.host, config.dataDirectory.path)
+        let (host, dir) = (config.host, config.objectStore().location)
         let scheme = tlsCert == nil ? "http" : "https"
         let app = try await ConvoSyncServer.application(config, users: users) { port in
             FileHandle.standardOutput.write(Data("convosync-server listening on \(scheme)://\(host):\(port) (data: \(dir))\n".utf8))

@@ -165,4 +165,18 @@ struct ServerCLITests {
         let audit = try ServerProcess.run(["audit", "--data-dir", server.dir, "--json"])
         #expect(audit.status == 0 && audit.stdout.contains("device-revoked") && !audit.stdout.contains("alice-password"))
     }
+
+    @Test("serve with STORAGE_BACKEND=s3 and a setting missing, or an unknown backend, stops at once with a message")
+    func storageSettings() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let missing = try ServerProcess.run(["serve", "--data-dir", dir.path, "--listen", "127.0.0.1:0"], env: ["STORAGE_BACKEND": "s3", "S3_BUCKET": "b"])
+        #expect(missing.status != 0 && missing.stderr.contains("AWS_ACCESS_KEY_ID"), "\(missing.stderr)")
+        let unknown = try ServerProcess.run(["serve", "--data-dir", dir.path, "--storage", "gcs"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("S3_ENDPOINT=https://storage.googleapis.com"), "\(unknown.stderr)")
+        let down = try ServerProcess.run(["serve", "--data-dir", dir.path, "--listen", "127.0.0.1:0", "--storage", "s3"], env: [
+            "S3_BUCKET": "b", "S3_ENDPOINT": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "very-secret-key",
+        ])
+        #expect(down.status != 0 && down.stderr.contains("did not answer") && !down.stderr.contains("very-secret-key"), "\(down.stderr)")
+    }
 }

@@ -23,7 +23,7 @@ final class TestServer: @unchecked Sendable {
 
     init(
         appendOnly: Bool = false, maxBodySize: Int = 64 << 20, userQuota: Int? = nil, maxDevices: Int? = 5, maxConversationSize: Int? = nil,
-        users given: UserStore? = nil, logger: Logger? = nil
+        users given: UserStore? = nil, logger: Logger? = nil, storage: StorageBackend = .local
     ) async throws {
         dir = try TemporaryDirectory()
         var config = ServerConfiguration(dataDirectory: dir.url.appendingPathComponent("data"))
@@ -33,6 +33,7 @@ final class TestServer: @unchecked Sendable {
         config.userQuota = userQuota
         config.maxDevicesPerUser = maxDevices
         config.maxConversationSize = maxConversationSize
+        config.storage = storage
         try ConvoSyncServer.prepare(config)
         users = try given ?? UserStore(path: config.databasePath, kdf: .insecureTesting)
         try await users.add("alice", password: "alice-password")
@@ -121,6 +122,36 @@ final class TestServer: @unchecked Sendable {
     }
 }
 
+/// restic's own client against `server`: init, two backups, check --read-data, forget --prune
+/// and restore of the real corpus, compared byte for byte.
+func resticRoundTrip(_ server: TestServer) async throws {
+    let restic = try #require(["/usr/bin/restic", "/usr/local/bin/restic"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                              "restic is installed by .ci/setup")
+    let repo = server.url("alice", "alice-password", repo: "restic")
+    let target = server.dir.path + "/restored"
+    func run(_ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: restic)
+        p.arguments = ["-r", repo, "--no-cache"] + args
+        p.environment = ["RESTIC_PASSWORD": "restic-pw", "HOME": server.dir.path, "PATH": "/usr/bin:/bin"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+    for args in [["init"], ["backup", Paths.realCorpus.path], ["backup", Paths.realCorpus.path], ["check", "--read-data"],
+                 ["forget", "--keep-last", "1", "--prune"], ["restore", "latest", "--target", target]] {
+        let (status, output) = try run(args)
+        #expect(status == 0, "restic \(args.joined(separator: " ")): \(output.suffix(600))")
+    }
+    for url in Paths.realSessions() {
+        #expect(FileManager.default.contentsEqual(atPath: url.path, andPath: target + url.path), "\(url.lastPathComponent)")
+    }
+}
+
 func sha256Hex(_ bytes: [UInt8]) -> String { ObjectID.hash(bytes).hex }
 
 extension Double {
@@ -139,32 +170,8 @@ struct ServerTests {
     @Test("restic's own client: init, backup, check --read-data, forget --prune, restore")
     func resticClient() async throws {
         let server = try await TestServer()
-        defer { Task { await server.stop() } }
-        let restic = try #require(["/usr/bin/restic", "/usr/local/bin/restic"].first { FileManager.default.isExecutableFile(atPath: $0) },
-                                  "restic is installed by .ci/setup")
-        let repo = server.url("alice", "alice-password", repo: "restic")
-        let target = server.dir.path + "/restored"
-        func run(_ args: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: restic)
-            p.arguments = ["-r", repo, "--no-cache"] + args
-            p.environment = ["RESTIC_PASSWORD": "restic-pw", "HOME": server.dir.path, "PATH": "/usr/bin:/bin"]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-        }
-        for args in [["init"], ["backup", Paths.realCorpus.path], ["backup", Paths.realCorpus.path], ["check", "--read-data"],
-                     ["forget", "--keep-last", "1", "--prune"], ["restore", "latest", "--target", target]] {
-            let (status, output) = try run(args)
-            #expect(status == 0, "restic \(args.joined(separator: " ")): \(output.suffix(600))")
-        }
-        for url in Paths.realSessions() {
-            #expect(FileManager.default.contentsEqual(atPath: url.path, andPath: target + url.path), "\(url.lastPathComponent)")
-        }
+        try await resticRoundTrip(server)
+        await server.stop()
     }
 
     @Test("convosync over HTTP: init, backup, incremental backup, restore; a wrong password and another user's repository fail")
