@@ -139,6 +139,7 @@ let package = Package(
                 "ConvoSyncServer", "ConvoSyncREST", "ConvoSyncTestSupport", "ConvoSyncServerCLI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
