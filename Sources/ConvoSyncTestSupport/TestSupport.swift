@@ -55,17 +55,58 @@ public struct TemporaryDirectory: Sendable {
     public func cleanup() { try? FileManager.default.removeItem(at: url) }
 }
 
+/// What a process printed and how it ended.
+public struct RunResult: Sendable {
+    public var status: Int32
+    public var output: [UInt8]
+    public var errors: [UInt8]
+    public var stdout: String { String(decoding: output, as: UTF8.self) }
+    public var stderr: String { String(decoding: errors, as: UTF8.self) }
+}
+
+/// Runs a program to its end, its output and errors going to temporary files: unlike two
+/// pipes read one after the other, a child that fills its stderr while the test reads its
+/// stdout cannot block both, and the output's size is not bounded by a pipe's buffer.
+public func runProgram(_ executable: URL, _ args: [String], environment: [String: String]? = nil, cwd: String? = nil, stdin: String? = nil) throws -> RunResult {
+    let p = Process()
+    p.executableURL = executable
+    p.arguments = args
+    if let environment { p.environment = environment }
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    let base = NSTemporaryDirectory() + "convosync-run-\(UUID().uuidString)"
+    defer { for suffix in [".out", ".err", ".in"] { try? FileManager.default.removeItem(atPath: base + suffix) } }
+    FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
+    p.standardOutput = out
+    p.standardError = err
+    if let stdin {
+        FileManager.default.createFile(atPath: base + ".in", contents: Data(stdin.utf8))
+        p.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: base + ".in"))
+    }
+    try p.run()
+    p.waitUntilExit()
+    try? out.close()
+    try? err.close()
+    let output = (try? Data(contentsOf: URL(fileURLWithPath: base + ".out"))) ?? Data()
+    let errors = (try? Data(contentsOf: URL(fileURLWithPath: base + ".err"))) ?? Data()
+    return RunResult(status: p.terminationStatus, output: Array(output), errors: Array(errors))
+}
+
+/// ``runProgram(_:_:environment:cwd:stdin:)`` on a thread of its own, for a program that talks
+/// to a server running in this test process: waiting for it on one of Swift's few cooperative
+/// threads could leave that server's request handlers none to run on (two such waits on two
+/// cores did: restic and the in-process server waited on each other for good).
+public func runProgramOffPool(_ executable: URL, _ args: [String], environment: [String: String]? = nil, cwd: String? = nil) async throws -> RunResult {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try runProgram(executable, args, environment: environment, cwd: cwd) }) }.start()
+    }
+}
+
 /// Runs the session generator of ../shared/corpus.
 public func generateSession(messages: Int, seed: Int = 1) throws -> [UInt8] {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", Paths.generator.path, "--messages", String(messages), "--seed", String(seed)]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return Array(data)
+    try runProgram(URL(fileURLWithPath: "/usr/bin/env"), ["python3", Paths.generator.path, "--messages", String(messages), "--seed", String(seed)]).output
 }
 
 /// A Wycheproof-shaped vector file.

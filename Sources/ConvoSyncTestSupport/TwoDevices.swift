@@ -70,18 +70,9 @@ public final class TwoDevices: @unchecked Sendable {
 
     @discardableResult
     public static func sh(_ args: [String], in dir: String) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw TestFailure("\(args.joined(separator: " ")) failed with \(p.terminationStatus)") }
-        return String(decoding: data, as: UTF8.self)
+        let result = try runProgram(URL(fileURLWithPath: "/usr/bin/env"), args, cwd: dir)
+        guard result.status == 0 else { throw TestFailure("\(args.joined(separator: " ")) failed with \(result.status)") }
+        return result.stdout
     }
 
     /// Real corpus lines `lines` of `file`, with `originalRoot` mapped to `root`.

@@ -2,32 +2,15 @@ import ConvoSyncTestSupport
 import Foundation
 import Testing
 
-struct RunResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
 
 /// Runs the built `convosync` binary with a cheap KDF.
 func convosync(_ args: [String], password: String = "pw", extraEnv: [String: String] = [:], cwd: String? = nil) throws -> RunResult {
-    let p = Process()
-    p.executableURL = Paths.binary
-    p.arguments = args
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     var env = ProcessInfo.processInfo.environment
     env["CONVOSYNC_PASSWORD"] = password
     env["CONVOSYNC_SCRYPT_N"] = "1024"
     env.removeValue(forKey: "CONVOSYNC_REPOSITORY")
     for (k, v) in extraEnv { env[k] = v }
-    p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return RunResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    return try runProgram(Paths.binary, args, environment: env, cwd: cwd)
 }
 
 @Suite("convosync CLI", .serialized)

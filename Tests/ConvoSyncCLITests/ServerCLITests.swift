@@ -12,18 +12,7 @@ final class ServerProcess: @unchecked Sendable {
     static var binary: URL { Paths.binary.deletingLastPathComponent().appendingPathComponent("convosync-server") }
 
     static func run(_ args: [String], env: [String: String] = [:]) throws -> RunResult {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return RunResult(status: p.terminationStatus, stdout: o, stderr: e)
+        try runProgram(binary, args, environment: ProcessInfo.processInfo.environment.merging(env) { $1 })
     }
 
     init(dir: String, users: [String: String]) throws {

@@ -129,22 +129,14 @@ func resticRoundTrip(_ server: TestServer) async throws {
                               "restic is installed by .ci/setup")
     let repo = server.url("alice", "alice-password", repo: "restic")
     let target = server.dir.path + "/restored"
-    func run(_ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: restic)
-        p.arguments = ["-r", repo, "--no-cache"] + args
-        p.environment = ["RESTIC_PASSWORD": "restic-pw", "HOME": server.dir.path, "PATH": "/usr/bin:/bin"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    func run(_ args: [String]) async throws -> (Int32, String) {
+        let result = try await runProgramOffPool(URL(fileURLWithPath: restic), ["-r", repo, "--no-cache"] + args,
+                                    environment: ["RESTIC_PASSWORD": "restic-pw", "HOME": server.dir.path, "PATH": "/usr/bin:/bin"])
+        return (result.status, result.stdout + result.stderr)
     }
     for args in [["init"], ["backup", Paths.realCorpus.path], ["backup", Paths.realCorpus.path], ["check", "--read-data"],
                  ["forget", "--keep-last", "1", "--prune"], ["restore", "latest", "--target", target]] {
-        let (status, output) = try run(args)
+        let (status, output) = try await run(args)
         #expect(status == 0, "restic \(args.joined(separator: " ")): \(output.suffix(600))")
     }
     for url in Paths.realSessions() {
