@@ -35,7 +35,8 @@ public struct SessionMirror: Sendable {
     public func fetchHeads() async throws {
         guard let api = remote.apiBase else { throw Unsupported(reason: "\(remote.location) is not a /USER/REPO/ URL") }
         let reply = try await remote.send(.GET, api + "sessions", what: "list sessions")
-        if reply.status.code == 404 && !String(decoding: reply.body.prefix(200), as: UTF8.self).contains("no repository") {
+        // convosync-server marks every answer; a 404 without the mark is a plain REST server.
+        if reply.status.code == 404 && reply.headers.first(name: "X-ConvoSync-API") == nil {
             throw Unsupported(reason: "the server has no session API")
         }
         try remote.check(reply, "list sessions")
@@ -107,14 +108,14 @@ public struct SessionMirror: Sendable {
             try remote.check(reply, "resume session")
             throw StorageError(.io, "resume session: HTTP \(response.status.code)")
         }
-        // Read entry by entry as it arrives: memory holds one file, not the whole bundle.
+        // Written to the mirror as it arrives: memory holds a network chunk, not a file or the bundle.
         var reader = StreamReader(body: response.body.makeAsyncIterator())
         let received = try await unpack(&reader)
         markComplete(session)
         return received
     }
 
-    /// Reads exact-size pieces from a response body.
+    /// Reads exact-size pieces, or streams, from a response body.
     struct StreamReader {
         var body: HTTPClientResponse.Body.AsyncIterator
         var buffer = ByteBuffer()
@@ -126,6 +127,24 @@ public struct SessionMirror: Sendable {
             }
             defer { buffer.discardReadBytes() }
             return buffer.readBytes(length: n) ?? []
+        }
+
+        /// Passes the next `n` bytes to `sink` as they arrive, without holding them all.
+        mutating func stream(_ n: Int, _ sink: (UnsafeRawBufferPointer) throws -> Void) async throws {
+            var left = n
+            while left > 0 {
+                if buffer.readableBytes == 0 {
+                    guard var next = try await body.next() else { throw StorageError(.io, "resume: the bundle ends early") }
+                    buffer.writeBuffer(&next)
+                }
+                let take = min(left, buffer.readableBytes)
+                try buffer.readWithUnsafeReadableBytes { raw in
+                    try sink(UnsafeRawBufferPointer(rebasing: raw[0..<take]))
+                    return take
+                }
+                left -= take
+            }
+            buffer.discardReadBytes()
         }
     }
 
@@ -142,10 +161,19 @@ public struct SessionMirror: Sendable {
             let size = try await reader.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             guard let fileType = FileType(rawValue: type), size <= 1 << 31 else { throw StorageError(.io, "resume: the bundle is malformed") }
             let handle = try Handle(fileType, name: name)
-            let data = try await reader.bytes(Int(size))
-            try await keep(handle, data, verify: fileType != .ref)
+            // Straight to a staged file, hashed on the way: memory holds a network chunk, not the file.
+            let writer = (try? local.stat(handle)) == nil ? try local.writer(for: handle) : nil
+            var hasher = SHA256()
+            try await reader.stream(Int(size)) { chunk in
+                hasher.update(bufferPointer: chunk)
+                try writer?.write(chunk)
+            }
+            if fileType != .ref && Hex.encode(Array(hasher.finalize())) != name {
+                throw StorageError(.io, "\(handle) from the server does not match its name; the server or the network damaged it")
+            }
+            do { try writer?.commit() } catch let error as StorageError where error.code == .alreadyExists {}  // another process wrote the same file
             files += 1
-            bytes += data.count
+            bytes += Int(size)
         }
         return (files, bytes)
     }

@@ -65,6 +65,7 @@ public struct RESTResponder: HTTPResponder {
         context.logger[metadataKey: "request"] = "\(id)"
         var response = try await answer(request, context: context)
         response.headers[.requestID] = id
+        response.headers[.convoSyncAPI] = "1"
         let duration = ContinuousClock.now - start
         metrics.request(method: request.method.rawValue, status: response.status.code, duration: duration)
         // Method, path (file names are content hashes), status and time: never a header or a body.
@@ -321,4 +322,8 @@ struct BundleReader {
 
 extension HTTPField.Name {
     static let requestID = Self("X-Request-Id")!  // invariant: a valid header name
+    /// On every answer: tells a client that a 404 came from convosync-server (a missing
+    /// repository or file) and not from a server without the session API (rclone, restic's
+    /// rest-server).
+    static let convoSyncAPI = Self("X-ConvoSync-API")!  // invariant: a valid header name
 }

@@ -41,6 +41,15 @@ public struct LocalBackend: Backend {
     }
 
     public func save(_ handle: Handle, data: [UInt8]) throws {
+        let writer = try self.writer(for: handle)
+        try data.withUnsafeBytes { try writer.write($0) }
+        try writer.commit()
+    }
+
+    /// A file written piece by piece (a download in progress), made visible whole by
+    /// ``Writer/commit()`` exactly as ``save(_:data:)`` makes its file: fsynced, then
+    /// `link(2)`ed into place. Dropped without a commit, it leaves nothing behind.
+    public func writer(for handle: Handle) throws -> Writer {
         let target = url(handle)
         let dir = target.deletingLastPathComponent()
         if access(target.path, F_OK) == 0 { throw StorageError(.alreadyExists, "\(handle) exists already") }
@@ -49,36 +58,56 @@ public struct LocalBackend: Backend {
                 throw StorageError(.io, "cannot create \(dir.path): \(error.localizedDescription)")
             }
         }
-        let temp = dir.appendingPathComponent(".tmp-\(UUID().uuidString)")
-        let fd = open(temp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Self.posixError("create \(temp.path)") }
-        var ok = false
-        defer {
-            if !ok { unlink(temp.path) }
+        return try Writer(handle: handle, target: target)
+    }
+
+    public final class Writer {
+        let handle: Handle
+        let target: URL
+        let temp: URL
+        let fd: Int32
+        var pending = true
+
+        init(handle: Handle, target: URL) throws {
+            (self.handle, self.target) = (handle, target)
+            temp = target.deletingLastPathComponent().appendingPathComponent(".tmp-\(UUID().uuidString)")
+            fd = open(temp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw LocalBackend.posixError("create \(temp.path)") }
         }
-        do {
-            defer { close(fd) }
-            var written = 0
-            try data.withUnsafeBytes { raw in
-                while written < raw.count {
-                    let n = write(fd, raw.baseAddress! + written, raw.count - written)  // invariant: count > 0 so baseAddress is set
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw Self.posixError("write \(handle)")
-                    }
-                    written += n
-                }
+
+        deinit {
+            if pending {
+                close(fd)
+                unlink(temp.path)
             }
-            guard fsync(fd) == 0 else { throw Self.posixError("fsync \(handle)") }
         }
-        // link(2) fails if the target exists, so two writers of one name never replace each other's file.
-        guard link(temp.path, target.path) == 0 else {
-            if errno == EEXIST { throw StorageError(.alreadyExists, "\(handle) exists already") }
-            throw Self.posixError("link \(handle)")
+
+        public func write(_ raw: UnsafeRawBufferPointer) throws {
+            var written = 0
+            while written < raw.count {
+                let n = writeFD(fd, raw.baseAddress! + written, raw.count - written)  // invariant: count > written, so baseAddress is set
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw LocalBackend.posixError("write \(handle)")
+                }
+                written += n
+            }
         }
-        ok = true
-        unlink(temp.path)
-        Self.fsyncDirectory(dir)
+
+        /// fsync, then link into place; `.alreadyExists` if another writer got there first.
+        public func commit() throws {
+            pending = false
+            defer { unlink(temp.path) }
+            let synced = fsync(fd) == 0
+            close(fd)
+            guard synced else { throw LocalBackend.posixError("fsync \(handle)") }
+            // link(2) fails if the target exists, so two writers of one name never replace each other's file.
+            guard link(temp.path, target.path) == 0 else {
+                if errno == EEXIST { throw StorageError(.alreadyExists, "\(handle) exists already") }
+                throw LocalBackend.posixError("link \(handle)")
+            }
+            LocalBackend.fsyncDirectory(target.deletingLastPathComponent())
+        }
     }
 
     public func load(_ handle: Handle, range: Range<Int>?) throws -> [UInt8] {
@@ -190,3 +219,6 @@ private func fileSize(fd: Int32) -> Int? {
     var st = stat()
     return fstat(fd, &st) == 0 ? Int(st.st_size) : nil
 }
+
+/// The C `write`, which ``LocalBackend/Writer/write(_:)`` hides inside that class.
+private func writeFD(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { write(fd, bytes, count) }

@@ -174,6 +174,49 @@ struct AccountTests {
         await server.stop()
     }
 
+    @Test("a pack damaged on the server's disk fails the resume with its name, and the mirror keeps nothing of it")
+    func damagedBundleEntry() async throws {
+        let server = try await TestServer()
+        let rest = try RESTBackend(url: server.url("alice", "alice-password", repo: "damaged"))
+        let d = try await TwoDevices(backend: rest)
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<200, subagents: false)
+        let saved = try await d.save(d.a, "first", into: try await Repository.open(backend: BundlingBackend(base: rest), password: "pw"))
+
+        // Flip one byte in the middle of the largest pack, behind the server's back.
+        let dataDir = server.dir.path + "/data/repos/alice/damaged/data"
+        let packs = (FileManager.default.enumerator(atPath: dataDir)?.allObjects as? [String] ?? []).filter { $0.count == 67 }
+        let sizes = try packs.map { (($0 as NSString).lastPathComponent, try FileManager.default.attributesOfItem(atPath: dataDir + "/" + $0)[.size] as? Int ?? 0) }
+        let (name, size) = try #require(sizes.max { $0.1 < $1.1 })
+        let path = dataDir + "/\(name.prefix(2))/\(name)"
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        var damaged = original
+        damaged[size / 2] ^= 0x40
+        try damaged.write(to: URL(fileURLWithPath: path))
+
+        let cache = try TemporaryDirectory()
+        defer { cache.cleanup() }
+        let mirror = SessionMirror(remote: rest, cacheDirectory: cache.url)
+        try await mirror.fetchHeads()
+        do {
+            _ = try await mirror.fetch(session: saved.session)
+            Issue.record("a damaged pack was accepted")
+        } catch let error as StorageError {
+            #expect(error.message.contains("data/\(name.prefix(2))/\(name)") && error.message.contains("does not match its name"), "\(error.message)")
+        }
+        let kept = FileManager.default.enumerator(atPath: mirror.local.root.path)?.allObjects as? [String] ?? []
+        #expect(!kept.contains { $0.hasSuffix(name) }, "the damaged pack is not in the mirror")
+        #expect(!kept.contains { ($0 as NSString).lastPathComponent.hasPrefix(".tmp-") }, "no staged file is left: \(kept)")
+
+        // Repaired on the server, the same mirror resumes: the files it kept before are not asked again.
+        try original.write(to: URL(fileURLWithPath: path))
+        let again = try await mirror.fetch(session: saved.session)
+        #expect(again.files >= 1)
+        let repo = try await Repository.open(backend: mirror.local, password: "pw")
+        let resumed = try await d.resume(d.b, from: repo)
+        #expect(resumed.session == saved.session && resumed.messages == 200)
+        await server.stop()
+    }
+
     @Test("sessions saved offline and pushed later carry manifests: a fresh device resumes them in two requests")
     func offlineThenResume() async throws {
         let server = try await TestServer()

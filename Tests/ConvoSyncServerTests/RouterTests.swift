@@ -71,6 +71,7 @@ struct RouterTests {
                     let response = try await client.execute(uri: c.path, method: c.method, headers: headers, body: c.body.map { ByteBuffer(bytes: $0) })
                     #expect(Int(response.status.code) == c.status, "\(c): \(Self.text(response).prefix(300))")
                     #expect(response.headers[HTTPField.Name("X-Request-Id")!] != nil, "\(c) has a request id")
+                    #expect(response.headers[HTTPField.Name("X-ConvoSync-API")!] == "1", "\(c) is marked as convosync-server's")
                     try c.then?(response)
                 }
             }
