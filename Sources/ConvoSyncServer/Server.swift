@@ -34,15 +34,18 @@ public struct ServerConfiguration: Sendable {
 
     /// Where repository files live (`STORAGE_BACKEND`): `repos/` in the data directory, or S3.
     public var storage: StorageBackend = .local
+    /// Bytes of recently read objects kept in memory (``CachingStore``); 0: none.
+    public var cacheSize = 64 << 20
 
     public init(dataDirectory: URL) { self.dataDirectory = dataDirectory }
 
     /// The store for `storage`: S3 stages uploads in `<data dir>/staging`.
     public func objectStore() -> any ObjectStore {
-        switch storage {
+        let store: any ObjectStore = switch storage {
         case .local: DiskStore(root: dataDirectory.appendingPathComponent("repos"))
         case .s3(let s3): S3Store(s3, staging: dataDirectory.appendingPathComponent("staging"))
         }
+        return cacheSize > 0 ? CachingStore(store, capacity: cacheSize) : store
     }
 
     public var databasePath: String { dataDirectory.appendingPathComponent("convosync.sqlite").path }

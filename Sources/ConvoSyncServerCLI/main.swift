@@ -24,6 +24,7 @@ struct ServerCommand: AsyncParsableCommand {
               DATABASE_URL               account database: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB (default DIR/convosync.sqlite)
               CONVOSYNC_DATA_DIR         default for --data-dir
               CONVOSYNC_USER_QUOTA       default for --user-quota
+              CONVOSYNC_CACHE_SIZE       default for --cache-size (64MiB)
               JWT_SECRET                 key for device tokens, 32+ characters (default: generated into DIR/jwt-secret)
               MAX_DEVICES_PER_USER       default for --max-devices (5)
               MAX_CONVERSATION_SIZE      default for --max-conversation-size (no limit)
@@ -86,6 +87,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
     @Option(help: "Where repository files live: local (DIR/repos) or s3 (env: STORAGE_BACKEND; S3 settings from S3_* and AWS_* variables).")
     var storage: String?
+    @Option(help: "Memory for recently read packs, e.g. 64MiB (env: CONVOSYNC_CACHE_SIZE; default 64MiB; 0: none).") var cacheSize: String?
 
     func run() async throws {
         var config = data.configuration
@@ -117,6 +119,10 @@ struct Serve: AsyncParsableCommand {
         config.tlsCertificate = tlsCert
         config.tlsKey = tlsKey
         config.jwtSecret = data.environment["JWT_SECRET"]
+        if let text = cacheSize ?? data.environment["CONVOSYNC_CACHE_SIZE"] {
+            guard let bytes = Self.parseSize(text) else { throw ValidationError("'\(text)' is not a size (e.g. 64MiB, 0)") }
+            config.cacheSize = bytes
+        }
         config.storage = try StorageBackend.parse(storage ?? data.environment["STORAGE_BACKEND"], environment: data.environment)
         let users = try await data.users()
         let (host, dir) = (config.host, config.objectStore().location)

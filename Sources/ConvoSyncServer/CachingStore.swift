@@ -1,0 +1,137 @@
+public import Foundation
+public import NIOCore
+import ConvoSyncFormat
+import ConvoSyncStorage
+
+/// Recently read objects kept in memory in front of another ``ObjectStore``: a device that
+/// resumes usually reads the packs another device has just written, and with S3 a hit also
+/// saves a request. A hit is sent as a slice of the cached buffer, with no copy in the server.
+///
+/// Objects are write-once, so a cached object never goes stale through this server: deletes
+/// and replacing puts evict it. (Another server deleting from a shared bucket is not seen;
+/// the bytes it deleted could still be served from here until evicted.)
+///
+/// An object is cached when it is read whole, its size known from a ``size(_:)`` just before
+/// (as every GET does), no larger than `maxObject` and, if named by its SHA-256, intact; the
+/// least recently used go first once `capacity` bytes are held.
+public final class CachingStore: ObjectStore, @unchecked Sendable {
+    let inner: any ObjectStore
+    let capacity: Int
+    let maxObject: Int
+    private let lock = NSLock()
+    private var objects: [String: (buffer: ByteBuffer, used: UInt64)] = [:]
+    private var sizes: [String: Int] = [:]
+    private var held = 0
+    private var clock: UInt64 = 0
+
+    public init(_ inner: any ObjectStore, capacity: Int, maxObject: Int = 16 << 20) {
+        self.inner = inner
+        self.capacity = capacity
+        self.maxObject = min(maxObject, capacity)
+    }
+
+    public var location: String { inner.location }
+
+    /// Bytes held now (for tests and metrics).
+    public var cachedBytes: Int { lock.withLock { held } }
+
+    func cached(_ key: String) -> ByteBuffer? {
+        lock.withLock {
+            guard var entry = objects[key] else { return nil }
+            clock += 1
+            entry.used = clock
+            objects[key] = entry
+            return entry.buffer
+        }
+    }
+
+    func insert(_ key: String, _ buffer: ByteBuffer) {
+        lock.withLock {
+            if let old = objects[key] { held -= old.buffer.readableBytes }
+            clock += 1
+            objects[key] = (buffer, clock)
+            held += buffer.readableBytes
+            while held > capacity, let oldest = objects.min(by: { $0.value.used < $1.value.used }) {
+                held -= oldest.value.buffer.readableBytes
+                objects[oldest.key] = nil
+            }
+        }
+    }
+
+    func evict(_ key: String) {
+        lock.withLock {
+            if let old = objects.removeValue(forKey: key) { held -= old.buffer.readableBytes }
+            sizes[key] = nil
+        }
+    }
+
+    public func check() async throws { try await inner.check() }
+
+    public func size(_ key: String) async throws -> Int? {
+        if let hit = cached(key) { return hit.readableBytes }
+        let size = try await inner.size(key)
+        if let size, size <= maxObject {
+            lock.withLock {
+                if sizes.count > 4096 { sizes.removeAll(keepingCapacity: true) }
+                sizes[key] = size
+            }
+        }
+        return size
+    }
+
+    public func list(prefix: String) async throws -> [StoredObject] { try await inner.list(prefix: prefix) }
+
+    public func read(_ key: String, range: Range<Int>, _ body: (ByteBuffer) async throws -> Void) async throws {
+        if let hit = cached(key), range.upperBound <= hit.readableBytes {
+            if !range.isEmpty, let slice = hit.getSlice(at: hit.readerIndex + range.lowerBound, length: range.count) { try await body(slice) }
+            return
+        }
+        let whole = lock.withLock { sizes.removeValue(forKey: key) }
+        guard range.lowerBound == 0, let whole, whole == range.count else {
+            return try await inner.read(key, range: range, body)
+        }
+        var collected = ByteBuffer()
+        collected.reserveCapacity(whole)
+        try await inner.read(key, range: range) { chunk in
+            var copy = chunk
+            collected.writeBuffer(&copy)
+            try await body(chunk)
+        }
+        if collected.readableBytes == whole && Self.intact(key, collected) { insert(key, collected) }
+    }
+
+    /// Whether a content-addressed object (its last key component 64 hex digits: packs, index,
+    /// snapshot and key files) still hashes to its name. A file damaged on disk or in the bucket
+    /// is still served as it is, as restic's rest-server does (the client checks and names it),
+    /// but never cached, so repairing the file is enough.
+    static func intact(_ key: String, _ buffer: ByteBuffer) -> Bool {
+        let name = key.split(separator: "/").last.map(String.init) ?? ""
+        guard Handle.isValidName(name) else { return true }
+        return buffer.withUnsafeReadableBytes { ObjectID.hash($0).hex } == name
+    }
+
+    public func get(_ key: String) async throws -> [UInt8]? {
+        if let hit = cached(key) { return Array(buffer: hit) }
+        return try await inner.get(key)
+    }
+
+    public func put(_ bytes: [UInt8], at key: String, ifAbsent: Bool) async throws -> Bool {
+        if !ifAbsent { evict(key) }
+        return try await inner.put(bytes, at: key, ifAbsent: ifAbsent)
+    }
+
+    public func stagingPath(for key: String) throws -> String { try inner.stagingPath(for: key) }
+
+    public func commit(staged: String, size: Int, sha256: String, to key: String) async throws -> Bool {
+        try await inner.commit(staged: staged, size: size, sha256: sha256, to: key)
+    }
+
+    public func delete(_ key: String) async throws {
+        evict(key)
+        try await inner.delete(key)
+    }
+
+    public func repositoryExists(_ prefix: String) async throws -> Bool { try await inner.repositoryExists(prefix) }
+    public func createRepository(_ prefix: String) async throws { try await inner.createRepository(prefix) }
+    public func sweep(olderThan age: TimeInterval) { inner.sweep(olderThan: age) }
+}
