@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // C libraries from Debian (zlib1g-dev, libdeflate-dev, libzstd-dev); see .ci/setup.
@@ -52,10 +53,11 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings),
-        // Where opaque bytes live: the Backend protocol and its implementations.
+        // Where opaque bytes live: the Backend protocol and its implementations; the bundle
+        // format (NIOCore for its streaming reader, shared by server and client).
         .target(
             name: "ConvoSyncStorage",
-            dependencies: ["ConvoSyncFormat"],
+            dependencies: ["ConvoSyncFormat", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings),
         // The repository engine (client side: it holds the keys).
         .target(

@@ -109,57 +109,20 @@ public struct SessionMirror: Sendable {
             throw StorageError(.io, "resume session: HTTP \(response.status.code)")
         }
         // Written to the mirror as it arrives: memory holds a network chunk, not a file or the bundle.
-        var reader = StreamReader(body: response.body.makeAsyncIterator())
+        var reader = BundleStreamReader(response.body.makeAsyncIterator()) { StorageError(.io, "resume: the bundle ends early") }
         let received = try await unpack(&reader)
         markComplete(session)
         return received
     }
 
-    /// Reads exact-size pieces, or streams, from a response body.
-    struct StreamReader {
-        var body: HTTPClientResponse.Body.AsyncIterator
-        var buffer = ByteBuffer()
-
-        mutating func bytes(_ n: Int) async throws -> [UInt8] {
-            while buffer.readableBytes < n {
-                guard var next = try await body.next() else { throw StorageError(.io, "resume: the bundle ends early") }
-                buffer.writeBuffer(&next)
-            }
-            defer { buffer.discardReadBytes() }
-            return buffer.readBytes(length: n) ?? []
-        }
-
-        /// Passes the next `n` bytes to `sink` as they arrive, without holding them all.
-        mutating func stream(_ n: Int, _ sink: (UnsafeRawBufferPointer) throws -> Void) async throws {
-            var left = n
-            while left > 0 {
-                if buffer.readableBytes == 0 {
-                    guard var next = try await body.next() else { throw StorageError(.io, "resume: the bundle ends early") }
-                    buffer.writeBuffer(&next)
-                }
-                let take = min(left, buffer.readableBytes)
-                try buffer.readWithUnsafeReadableBytes { raw in
-                    try sink(UnsafeRawBufferPointer(rebasing: raw[0..<take]))
-                    return take
-                }
-                left -= take
-            }
-            buffer.discardReadBytes()
-        }
-    }
-
     /// Writes a bundle's entries into the mirror, checking each name against its content.
-    func unpack(_ reader: inout StreamReader) async throws -> (files: Int, bytes: Int) {
-        guard try await reader.bytes(5) == BundleFormat.header() else { throw StorageError(.io, "resume: the answer is not a bundle") }
+    func unpack<Body>(_ reader: inout BundleStreamReader<Body>) async throws -> (files: Int, bytes: Int) {
+        guard try await reader.readHeader() else { throw StorageError(.io, "resume: the answer is not a bundle") }
         var files = 0
         var bytes = 0
-        while true {
-            let typeLength = Int(try await reader.bytes(1)[0])
-            if typeLength == 0 { break }
-            let type = String(decoding: try await reader.bytes(typeLength), as: UTF8.self)
-            let name = String(decoding: try await reader.bytes(Int(try await reader.bytes(1)[0])), as: UTF8.self)
-            let size = try await reader.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            guard let fileType = FileType(rawValue: type), size <= 1 << 31 else { throw StorageError(.io, "resume: the bundle is malformed") }
+        while let entry = try await reader.nextEntry() {
+            let (name, size) = (entry.name, entry.size)
+            guard let fileType = FileType(rawValue: entry.type), size <= 1 << 31 else { throw StorageError(.io, "resume: the bundle is malformed") }
             let handle = try Handle(fileType, name: name)
             // Straight to a staged file, hashed on the way: memory holds a network chunk, not the file.
             let writer = (try? local.stat(handle)) == nil ? try local.writer(for: handle) : nil

@@ -280,46 +280,6 @@ public struct RESTResponder: HTTPResponder {
     }
 }
 
-/// Reads a request body in exact-size pieces.
-struct BundleReader {
-    var body: RequestBody.AsyncIterator
-    var buffer = ByteBuffer()
-
-    mutating func fill(_ n: Int) async throws {
-        while buffer.readableBytes < n {
-            guard var next = try await body.next() else { throw StoreError(.badRequest, "the bundle ends early") }
-            buffer.writeBuffer(&next)
-        }
-    }
-
-    mutating func bytes(_ n: Int) async throws -> [UInt8] {
-        try await fill(n)
-        return buffer.readBytes(length: n) ?? []
-    }
-
-    mutating func skip(_ n: Int) async throws {
-        try await stream(n) { _ in }
-    }
-
-    /// Passes `n` bytes to `body` as they arrive, without holding them all.
-    mutating func stream(_ n: Int, _ sink: (UnsafeRawBufferPointer) throws -> Void) async throws {
-        var left = n
-        while left > 0 {
-            if buffer.readableBytes == 0 {
-                guard var next = try await body.next() else { throw StoreError(.badRequest, "the bundle ends early") }
-                buffer.writeBuffer(&next)
-            }
-            let take = min(left, buffer.readableBytes)
-            try buffer.readWithUnsafeReadableBytes { raw in
-                try sink(UnsafeRawBufferPointer(rebasing: raw[0..<take]))
-                return take
-            }
-            left -= take
-        }
-        buffer.discardReadBytes()
-    }
-}
-
 extension HTTPField.Name {
     static let requestID = Self("X-Request-Id")!  // invariant: a valid header name
     /// On every answer: tells a client that a 404 came from convosync-server (a missing

@@ -219,8 +219,8 @@ extension RESTResponder {
     /// with the current head (JSON) when the ref had moved on, the files staying stored.
     func saveBundle(_ request: Request, store: RepositoryStore, principal: Principal) async throws -> Response {
         let user = principal.user
-        var reader = BundleReader(body: request.body.makeAsyncIterator())
-        guard try await reader.bytes(5) == BundleFormat.header() else { throw StoreError(.badRequest, "not a bundle (magic CSBN, version 1)") }
+        var reader = BundleStreamReader(request.body.makeAsyncIterator()) { StoreError(.badRequest, "the bundle ends early") }
+        guard try await reader.readHeader() else { throw StoreError(.badRequest, "not a bundle (magic CSBN, version 1)") }
         var stored = 0
         var storedBytes = 0
         var total = 0
@@ -228,20 +228,15 @@ extension RESTResponder {
         var carriedSet: Set<Handle> = []
         var entries = 0
         var manifest: (session: String, declared: DeclaredManifest)?
-        while true {
-            let typeLength = Int(try await reader.bytes(1)[0])
-            if typeLength == 0 { break }
-            let typeName = String(decoding: try await reader.bytes(typeLength), as: UTF8.self)
-            let nameLength = Int(try await reader.bytes(1)[0])
-            let name = String(decoding: try await reader.bytes(nameLength), as: UTF8.self)
-            let wide = try await reader.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        while let entry = try await reader.nextEntry() {
+            let (typeName, name, wide) = (entry.type, entry.name, entry.size)
             guard wide <= UInt64(configuration.maxBodySize) else {
                 throw StoreError(.tooLarge, "a bundle entry of \(wide) bytes is larger than the \(configuration.maxBodySize)-byte limit")
             }
             entries += 1
             guard entries <= Self.maxBundleEntries else { throw StoreError(.tooLarge, "a bundle carries at most \(Self.maxBundleEntries) files") }
             let size = Int(wide)
-            total += size + 10 + typeLength + nameLength  // entry headers count toward the limit too
+            total += size + entry.headerSize  // entry headers count toward the limit too
             guard total <= configuration.maxBodySize else {
                 throw StoreError(.tooLarge, "the bundle is larger than the \(configuration.maxBodySize)-byte limit")
             }
