@@ -625,7 +625,7 @@ def report_wrk(args, w):
         err = f"{r['non2xx']} non-2xx" + (f"; {r['socket_errors']}" if r["socket_errors"] else "")
         print(f"| {r['label']} | {r['server']} | {r['rps']:,.0f} | {r['rps'] * r['size'] / 1e6:,.1f} | "
               f"{r['p50']:.2f} ms | {r['p99']:.2f} ms | {err} |")
-    print(f"\n(convosync-server's VmHWM after both wrk runs: {w['server_hwm'] / 1024:.1f} MB, its 64 MiB read cache included. wrk asks for one"
+    print(f"\n(convosync-server's VmHWM after both wrk runs: {w['server_hwm'] / 1024:.1f} MB, its read cache holding the two files. wrk asks for one"
           f" file again and again, so the first row measures the cache; the second, the same server reading from disk each time.)\n")
 
 
