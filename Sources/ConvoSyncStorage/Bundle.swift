@@ -93,7 +93,7 @@ public struct BundleStreamReader<Body: AsyncIteratorProtocol> where Body.Element
             guard var next = try await body.next() else { throw truncated() }
             buffer.writeBuffer(&next)
         }
-        defer { buffer.discardReadBytes() }
+        defer { compact() }
         return buffer.readBytes(length: n) ?? []
     }
 
@@ -112,7 +112,13 @@ public struct BundleStreamReader<Body: AsyncIteratorProtocol> where Body.Element
             }
             left -= take
         }
-        buffer.discardReadBytes()
+        compact()
+    }
+
+    /// Drops bytes already read once they add up to 64 KiB: moving the unread rest to the front
+    /// after every small read (five per entry header) would copy a network chunk each time.
+    mutating func compact() {
+        if buffer.readerIndex >= 64 << 10 { buffer.discardReadBytes() }
     }
 
     /// Reads past the next `n` bytes.
