@@ -105,28 +105,19 @@ struct Serve: AsyncParsableCommand {
             guard maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
             config.maxBodySize = maxBodySize
         }
-        if let text = userQuota ?? data.environment["CONVOSYNC_USER_QUOTA"] {
-            guard let bytes = Self.parseSize(text) else { throw ValidationError("'\(text)' is not a size (e.g. 500MB, 10GB, 1073741824)") }
-            config.userQuota = bytes
-        }
+        config.userQuota = try Self.size(userQuota, orEnvironment: "CONVOSYNC_USER_QUOTA", data, example: "500MB, 10GB, 1073741824")
         if let n = maxDevices ?? data.environment["MAX_DEVICES_PER_USER"].flatMap(Int.init) {
             guard n >= 0 else { throw ValidationError("--max-devices must be 0 (no limit) or more") }
             config.maxDevicesPerUser = n == 0 ? nil : n
         }
-        if let text = maxConversationSize ?? data.environment["MAX_CONVERSATION_SIZE"] {
-            guard let bytes = Self.parseSize(text) else { throw ValidationError("'\(text)' is not a size (e.g. 10MB)") }
-            config.maxConversationSize = bytes
-        }
+        config.maxConversationSize = try Self.size(maxConversationSize, orEnvironment: "MAX_CONVERSATION_SIZE", data, example: "10MB")
         guard (1...3650).contains(tokenDays) else { throw ValidationError("--token-days must be 1…3650") }
         config.tokenLifetimeDays = tokenDays
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         config.tlsCertificate = tlsCert
         config.tlsKey = tlsKey
         config.jwtSecret = data.environment["JWT_SECRET"]
-        if let text = cacheSize ?? data.environment["CONVOSYNC_CACHE_SIZE"] {
-            guard let bytes = Self.parseSize(text) else { throw ValidationError("'\(text)' is not a size (e.g. 64MiB, 0)") }
-            config.cacheSize = bytes
-        }
+        if let bytes = try Self.size(cacheSize, orEnvironment: "CONVOSYNC_CACHE_SIZE", data, example: "64MiB, 0") { config.cacheSize = bytes }
         config.storage = try StorageBackend.parse(storage ?? data.environment["STORAGE_BACKEND"], environment: data.environment)
         let users = try await data.users()
         let (host, dir) = (config.host, config.objectStore().location)
@@ -141,6 +132,13 @@ struct Serve: AsyncParsableCommand {
 
 extension Serve {
     /// `123`, `10KB`, `500MB`, `10GB`, `1TB` (powers of 1000) or `KiB`/`MiB`/`GiB`/`TiB` (powers of 1024).
+    /// A size from its flag, else from the environment variable; nil when neither is set.
+    static func size(_ flag: String?, orEnvironment name: String, _ data: DataOptions, example: String) throws -> Int? {
+        guard let text = flag ?? data.environment[name] else { return nil }
+        guard let bytes = parseSize(text) else { throw ValidationError("'\(text)' is not a size (e.g. \(example))") }
+        return bytes
+    }
+
     static func parseSize(_ text: String) -> Int? {
         let units: [(String, Double)] = [("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776),
                                          ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1)]
