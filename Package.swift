@@ -43,14 +43,18 @@ let package = Package(
         .systemLibrary(
             name: "CZstd", pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        // scrypt with a memory limit the caller sets (swift-crypto's KDF.Scrypt drops its
+        // maxMemory argument, so BoringSSL's limit refuses keys with r >= 17 and p = 1).
+        .systemLibrary(
+            name: "COpenSSLCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
 
         // Pure, deterministic format code: IDs, envelope, key files, chunker, codecs, packs.
         .target(
             name: "ConvoSyncFormat",
             dependencies: [
-                "CZlib", "CDeflate", "CZstd",
+                "CZlib", "CDeflate", "CZstd", "COpenSSLCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings),
         // Where opaque bytes live: the Backend protocol and its implementations; the bundle

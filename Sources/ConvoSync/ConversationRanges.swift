@@ -26,9 +26,9 @@ public enum ConversationRanges {
         var reused: [Tree.RangeRef] = []
         var position = 0
         for (ref, range) in parent {
-            let isConsolidated = ref.start % block == 0 && ref.end == ref.start + block
+            // Only comparisons until start and end are known to be in [0, count]: they come from storage.
             guard ref.start == position, ref.end <= count, ref.end > ref.start,
-                  isConsolidated || ref.start >= lastBlockStart,
+                  (ref.start % block == 0 && ref.end - ref.start == block) || ref.start >= lastBlockStart,
                   range.start == ref.start, range.end == ref.end,
                   Array(messages[ref.start..<ref.end]) == range.messages
             else { break }

@@ -18,6 +18,9 @@ public actor Repository {
     nonisolated let cache: IndexCache?
 
     private var index: MasterIndex?
+    /// Index and snapshot files that were skipped because they are damaged, each with what is
+    /// wrong: one damaged file must not block listings and backups. Callers report these.
+    public private(set) var skipped: [String] = []
     private var frameCache = FrameCache(capacity: 8)
 
     init(backend: any Backend, key: MasterKey, config: ConfigFile, keyID: KeyID, cacheDirectory: URL?) {
@@ -41,6 +44,12 @@ public actor Repository {
         guard !password.isEmpty else { throw ConvoSyncError(.invalidArgument, "an empty password is not allowed") }
         if try await backend.exists(.config) {
             throw ConvoSyncError(.alreadyExists, "a repository exists already at \(backend.location)")
+        }
+        // A location that holds any repository file is a damaged repository, not an empty
+        // place: a new config and master key there would make every file in it unreadable.
+        let remains = try await repositoryFiles(in: backend)
+        guard remains.isEmpty else {
+            throw ConvoSyncError(.alreadyExists, "\(backend.location) holds the remains of a repository (\(remains)) but no config file; 'init' refuses to create a new repository over them, which would lock them away for good. Put the original 'config' file back (from a copy of the repository), or init in an empty location")
         }
         let masterKey = MasterKey.generate()
         var idBytes = [UInt8](repeating: 0, count: 32)
@@ -66,14 +75,22 @@ public actor Repository {
         do {
             configBytes = try await backend.load(.config)
         } catch let e as StorageError where e.code == .notFound {
+            let remains = (try? await repositoryFiles(in: backend)) ?? ""
+            guard remains.isEmpty else {
+                throw ConvoSyncError(.corrupted, "the repository at \(backend.location) is damaged: its config file is missing, but it holds \(remains). Put the original 'config' file back (from a copy of the repository); do not run 'convosync init' there, which refuses (it would make those files unreadable)")
+            }
             throw ConvoSyncError(.noRepository, "there is no repository at \(backend.location) (run 'convosync init' to create one)")
         } catch {
             throw ConvoSyncError.wrap(error, file: "config")
         }
         let keys = try await backend.list(.key)
         guard !keys.isEmpty else { throw ConvoSyncError(.corrupted, "the repository at \(backend.location) has no key files") }
-        // Key files that cannot be read are skipped, but named if no other key opens.
+        // Key files that cannot be read are skipped, but named if no other key opens. Cheapest
+        // first: a key someone planted with the most expensive parameters the spec allows
+        // costs nothing while a cheaper one opens (KDFParameters.validate bounds the rest).
         var unreadable: [String] = []
+        var configFailures: [String] = []
+        var candidates: [(info: FileInfo, file: KeyFile)] = []
         for info in keys {
             let bytes = try await backend.load(info.handle)
             guard ObjectID.hash(bytes).hex == info.handle.name else {
@@ -85,21 +102,47 @@ public actor Repository {
                 if case .failure(let e) = parsed { unreadable.append("\(info.handle.relativePath): \(e)") }
                 continue
             }
+            do { try file.parameters.validate() } catch {
+                unreadable.append("\(info.handle.relativePath): \(error.message)")
+                continue
+            }
+            candidates.append((info, file))
+        }
+        candidates.sort { ($0.file.parameters.cost, $0.info.handle.name) < ($1.file.parameters.cost, $1.info.handle.name) }
+        for (info, file) in candidates {
             guard let masterKey = try? file.unlock(password: password) else { continue }
+            // A key that unlocks but does not open the config (a key of another repository, or
+            // a damaged config): go on with the other keys, and say so if none opens it.
             let config: ConfigFile
             do {
                 config = try ConfigFile(sealed: configBytes, using: masterKey.encryption)
                 try config.validate()
             } catch {
-                throw ConvoSyncError.wrap(error, file: "config")
+                configFailures.append("\(info.handle.relativePath) unlocks, but the config does not open with its master key (\(ConvoSyncError.wrap(error, file: "config").message))")
+                continue
             }
             let keyID = try KeyID(hex: info.handle.name)
             return Repository(backend: backend, key: masterKey, config: config, keyID: keyID, cacheDirectory: cacheDirectory)
+        }
+        if !configFailures.isEmpty {
+            throw ConvoSyncError(.corrupted, "the repository at \(backend.location) cannot be opened: \(configFailures.joined(separator: "; ")). The config file is damaged or belongs to another repository; put the original back (from a copy of the repository)")
         }
         if !unreadable.isEmpty {
             throw ConvoSyncError(.wrongPassword, "wrong password or no key found for it in \(backend.location); \(unreadable.count) key file(s) could not be read: \(unreadable.joined(separator: "; "))")
         }
         throw ConvoSyncError(.wrongPassword, "wrong password or no key found for it in \(backend.location)")
+    }
+
+    /// What a location without a config holds of a repository ("2 keys, 14 packs"), empty
+    /// when it holds nothing; locks do not count.
+    static func repositoryFiles(in backend: any Backend) async throws -> String {
+        var found: [String] = []
+        for type in FileType.allCases where type != .config && type != .lock {
+            let count: Int
+            do { count = try await backend.list(type).count } catch let e as StorageError where e.code == .notFound { count = 0 }
+            if count > 0 { found.append("\(count) \(type.rawValue) file\(count == 1 ? "" : "s")") }
+        }
+        return found.joined(separator: ", ")
     }
 
     // MARK: files
@@ -161,7 +204,11 @@ public actor Repository {
         if let index { return index }
         var merged = MasterIndex()
         for id in try await list(.index, as: IndexID.self) {
-            merged.add(try await loadIndexFile(id), id: id)
+            // A damaged index file is set aside: its packs' blobs count as not stored, so a
+            // backup stores them again, and a restore that needs them says which file was skipped.
+            do { merged.add(try await loadIndexFile(id), id: id) } catch let error as ConvoSyncError where error.code == .corrupted {
+                skip(error.message)
+            }
         }
         cache?.prune(keeping: merged.indexFiles)
         index = merged
@@ -178,19 +225,17 @@ public actor Repository {
             cache?.store(bytes, id: id)
         }
         let file: IndexFile
-        do { file = try IndexFile(sealed: bytes, using: key.encryption) } catch {
+        do {
+            file = try IndexFile(sealed: bytes, using: key.encryption)
+            try file.validate()
+        } catch {
             throw ConvoSyncError.wrap(error, file: handle.relativePath)
         }
-        for pack in file.packs {
-            for blob in pack.blobs {
-                guard blob.frame >= 0, blob.frame < pack.frames.count, blob.offset >= 0, blob.length >= 0,
-                      blob.offset + blob.length <= pack.frames[blob.frame].rawLength
-                else {
-                    throw ConvoSyncError(.corrupted, "\(handle.relativePath): blob \(blob.id.short) lies outside frame \(blob.frame) of pack \(pack.id.short)")
-                }
-            }
-        }
         return file
+    }
+
+    private func skip(_ message: String) {
+        if !skipped.contains(message) { skipped.append(message) }
     }
 
     /// Forgets the loaded master index, so the next lookup reads index files written by
@@ -219,10 +264,11 @@ public actor Repository {
     public func loadBlob(_ id: BlobID) async throws -> [UInt8] {
         let index = try await masterIndex()
         guard let loc = index.location(of: id) else {
-            throw ConvoSyncError(.notFound, "blob \(id.hex) is not in the index (run 'convosync check')")
+            let damaged = skipped.isEmpty ? "" : " (\(skipped.count) damaged file(s) were skipped: \(skipped.joined(separator: "; ")))"
+            throw ConvoSyncError(.notFound, "blob \(id.hex) is in no index file of \(backend.location)\(damaged): an index file or pack is missing or damaged. Put the missing files back from a copy of the repository")
         }
         let frame = try await loadFrame(pack: loc.pack, frameNumber: loc.frameNumber, frame: loc.frame)
-        guard loc.offset + loc.length <= frame.count else {
+        guard loc.offset >= 0, loc.length >= 0, loc.length <= frame.count, loc.offset <= frame.count - loc.length else {
             throw ConvoSyncError(.corrupted, "index places blob \(id.short) at \(loc.offset)+\(loc.length), beyond its \(frame.count)-byte frame in pack \(loc.pack.short)")
         }
         let blob = Array(frame[loc.offset..<(loc.offset + loc.length)])
@@ -264,11 +310,13 @@ public actor Repository {
 
     // MARK: snapshots
 
-    /// Every snapshot, oldest first.
+    /// Every readable snapshot, oldest first; damaged snapshot files are set aside (``skipped``).
     public func snapshots() async throws -> [(SnapshotID, SnapshotFile)] {
         var out: [(SnapshotID, SnapshotFile)] = []
         for id in try await list(.snapshot, as: SnapshotID.self) {
-            out.append((id, try await load(SnapshotFile.self, id: id)))
+            do { out.append((id, try await load(SnapshotFile.self, id: id))) } catch let error as ConvoSyncError where error.code == .corrupted {
+                skip(error.message)
+            }
         }
         return out.sorted { a, b in
             a.1.time != b.1.time ? a.1.time < b.1.time : a.0 < b.0

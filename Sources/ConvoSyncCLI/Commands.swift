@@ -74,6 +74,7 @@ struct BackupCommand: AsyncParsableCommand {
         options.progress = { p in bar.update(done: p.bytes, total: p.totalBytes, files: p.files, totalFiles: p.totalFiles) }
         let result = try await Backup(repository: repo, options: options).run()
         bar.finish()
+        await global.warnSkipped(repo)
         let s = result.snapshot.summary
         if output.json {
             try printJSON(BackupReport(snapshot: result.snapshotID, parent: result.parent, summary: s))
@@ -117,6 +118,7 @@ struct RestoreCommand: AsyncParsableCommand {
         var options = RestoreOptions(target: target)
         options.include = include
         let p = try await Restore(repository: repo, options: options).run(snap)
+        await global.warnSkipped(repo)
         if output.json {
             try printJSON(["snapshot": id.hex, "files": String(p.files), "bytes": String(p.bytes)])
         } else {
@@ -128,7 +130,7 @@ struct RestoreCommand: AsyncParsableCommand {
 struct Snapshots: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List snapshots.",
-        discussion: "EXAMPLE:\n  convosync snapshots --json\n\nEXIT STATUS:\n  0 ok, 1 error, 10 no repository, 12 wrong password.")
+        discussion: "EXAMPLE:\n  convosync snapshots --json\n\nA damaged snapshot file is skipped with a warning on stderr that names it.\n\nEXIT STATUS:\n  0 ok, 1 error, 10 no repository, 12 wrong password.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var output: JSONFlag
 
@@ -140,6 +142,7 @@ struct Snapshots: AsyncParsableCommand {
     func run() async throws {
         let repo = try await global.open()
         let all = try await repo.snapshots()
+        await global.warnSkipped(repo)
         if output.json { return try printJSON(all.map { Row(id: $0.0, snapshot: $0.1) }) }
         print("ID        Time                      Host          Tags        Size        Paths")
         for (id, s) in all {

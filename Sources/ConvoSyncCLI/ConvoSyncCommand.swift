@@ -46,7 +46,11 @@ struct ConvoSyncCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("convosync: \(error.message)\n".utf8))
             Foundation.exit(ExitStatus.code(for: ConvoSyncError.wrap(error, file: "")))
         } catch {
-            exit(withError: error)
+            // ArgumentParser's own errors (usage, --help) keep their exit codes and wording; any
+            // other error is ours, said as every other message is.
+            guard exitCode(for: error) == .failure, !(error is ExitCode) else { exit(withError: error) }
+            FileHandle.standardError.write(Data("convosync: \(error)\n".utf8))
+            Foundation.exit(ExitStatus.error)
         }
     }
 }
@@ -97,6 +101,7 @@ struct GlobalOptions: ParsableArguments {
             throw ConvoSyncError(.noRepository, "no repository given: pass -r/--repo or set CONVOSYNC_REPOSITORY")
         }
         if location.hasPrefix("rest:") || location.hasPrefix("http://") || location.hasPrefix("https://") {
+            do { _ = try NetworkTimeouts.fromEnvironment(environment) } catch { throw ConvoSyncError(.invalidArgument, "\(error)") }
             do { return try RESTBackend(url: location, credentials: CredentialStore(environment: environment)) } catch {
                 throw ConvoSyncError(.invalidArgument, "\(error.message); give rest:http(s)://USER:PASSWORD@HOST:PORT/USER/REPO/")
             }
@@ -151,6 +156,14 @@ struct GlobalOptions: ParsableArguments {
 
     func say(_ text: String) {
         if !quiet { print(text) }
+    }
+
+    /// Says on stderr which damaged index or snapshot files the command went on without
+    /// (even with --quiet: the repository needs repair).
+    func warnSkipped(_ repository: Repository) async {
+        for message in await repository.skipped {
+            FileHandle.standardError.write(Data("convosync: warning: skipped a damaged file: \(message). The command went on without it; put the original back from a copy of the repository (or move the file out of the repository to stop this warning)\n".utf8))
+        }
     }
 }
 

@@ -87,6 +87,10 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
 
     /// Decompresses one frame that must expand to exactly `rawLength` bytes.
     public static func decompress(_ input: [UInt8], codec: Codec, rawLength: Int) throws(FormatError) -> [UInt8] {
+        // Checked before anything is allocated for it: the length comes from stored files.
+        guard (0...PackHeader.maxFrameRawLength).contains(rawLength) else {
+            throw FormatError(.compression, "a frame may expand to at most \(PackHeader.maxFrameRawLength) bytes, not \(rawLength)")
+        }
         let out: [UInt8]
         switch codec {
         case .none: out = input

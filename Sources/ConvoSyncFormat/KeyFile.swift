@@ -1,6 +1,6 @@
 public import Crypto
 public import Foundation
-import _CryptoExtras
+import COpenSSLCrypto
 
 /// Parameters of scrypt, stored in each key file.
 public struct KDFParameters: Codable, Hashable, Sendable {
@@ -16,23 +16,49 @@ public struct KDFParameters: Codable, Hashable, Sendable {
     /// Cheap parameters for tests only; never for real repositories.
     public static let insecureTesting = KDFParameters(n: 1 << 10, r: 8, p: 1)
 
-    /// Rejects parameters outside the spec's range (N a power of two in 2^10...2^20, r 1...32, p 1...16).
+    /// Most memory a key may make a reader spend: 128·N·r bytes ≤ 256 MiB (SPEC §6).
+    public static let maxMemory = 256 << 20
+    /// Most work a key may make a reader spend: N·r·p ≤ 2^22, 16 times the default's 2^18
+    /// (about 1.6 s on a laptop core; SPEC §6).
+    public static let maxWork = 1 << 22
+
+    /// Work relative to other keys (N·r·p); `Repository.open` tries the cheapest first.
+    public var cost: Int { n * r * p }
+
+    /// Rejects parameters outside the spec's range (N a power of two in 2^10...2^20, r 1...32,
+    /// p 1...16) or over its bounds on memory and work, before any scrypt runs: a key file is
+    /// read from storage that an append-only device can write to.
     public func validate() throws(FormatError) {
         guard n >= 1 << 10, n <= 1 << 20, n & (n - 1) == 0, (1...32).contains(r), (1...16).contains(p) else {
             throw FormatError(.invalidParameter, "scrypt parameters N=\(n) r=\(r) p=\(p) are outside the allowed range")
         }
+        // In range, so these products cannot overflow.
+        guard 128 * n * r <= Self.maxMemory, n * r * p <= Self.maxWork else {
+            throw FormatError(.invalidParameter, "scrypt parameters N=\(n) r=\(r) p=\(p) need more than this format allows (128·N·r ≤ 256 MiB and N·r·p ≤ 2^22); such a key is refused without running scrypt")
+        }
     }
 
-    /// Derives the 32-byte key-encryption key from a password.
+    /// Derives the 32-byte key-encryption key from a password, with OpenSSL's scrypt and a
+    /// memory limit that fits exactly these parameters: 128·r·(N + p + 2) bytes (V, B and a
+    /// spare block), which `validate` bounds.
     public func deriveKey(password: String, salt: [UInt8]) throws(FormatError) -> SymmetricKey {
         try validate()
-        do {
-            return try KDF.Scrypt.deriveKey(
-                from: Array(password.utf8), salt: salt, outputByteCount: 32,
-                rounds: n, blockSize: r, parallelism: p, maxMemory: 128 * r * n * p + (1 << 20))
-        } catch {
-            throw FormatError(.invalidParameter, "scrypt failed: \(error)")
+        var out = [UInt8](repeating: 0, count: 32)
+        let limit = UInt64(128 * r * (n + p + 2))
+        let password = Array(password.utf8)
+        let ok = password.withUnsafeBufferPointer { pw in
+            salt.withUnsafeBufferPointer { salt in
+                out.withUnsafeMutableBufferPointer { out in
+                    pw.withMemoryRebound(to: CChar.self) { pw in
+                        EVP_PBE_scrypt(pw.baseAddress, pw.count, salt.baseAddress, salt.count,
+                                       UInt64(n), UInt64(r), UInt64(p), limit, out.baseAddress, out.count)
+                    }
+                }
+            }
         }
+        guard ok == 1 else { throw FormatError(.invalidParameter, "scrypt failed for N=\(n) r=\(r) p=\(p) (out of memory?)") }
+        defer { for i in out.indices { out[i] = 0 } }
+        return SymmetricKey(data: out)
     }
 }
 

@@ -18,6 +18,9 @@ public struct PackHeader: Hashable, Sendable {
     public static let lengthFieldSize = 4
     /// Upper bound on a sealed header (a sanity check against garbage lengths).
     public static let maxHeaderLength = 16 << 20
+    /// Upper bound on a frame's raw length that readers accept (SPEC §11): writers seal a
+    /// frame at `frameSize` ≤ 64 MiB plus one blob, far below; a larger claim is damage.
+    public static let maxFrameRawLength = 1 << 30
 
     public struct Blob: Hashable, Sendable {
         public var type: BlobType

@@ -140,6 +140,35 @@ public struct IndexFile: RepoFile, Hashable {
     public var supersedes: [IndexID]
 
     public init(packs: [Pack], supersedes: [IndexID] = []) { (self.packs, self.supersedes) = (packs, supersedes) }
+
+    /// Checks every number against the limits of SPEC §12, without arithmetic that can
+    /// overflow: an index file is read from storage that others can write, and an entry near
+    /// 2^63 must be an error, not a trap. Every frame lies inside its pack, and every blob
+    /// inside its frame.
+    public func validate() throws(FormatError) {
+        for pack in packs {
+            let where_ = "pack \(pack.id.short)"
+            guard pack.size >= 0 else { throw FormatError(.invalidHeader, "\(where_) has a negative size \(pack.size)") }
+            for (i, frame) in pack.frames.enumerated() {
+                guard frame.offset >= 0, frame.length >= Envelope.overhead, frame.length <= Int(UInt32.max),
+                      frame.length <= pack.size, frame.offset <= pack.size - frame.length
+                else {
+                    throw FormatError(.invalidHeader, "\(where_) frame \(i) at \(frame.offset)+\(frame.length) does not lie inside the \(pack.size)-byte pack")
+                }
+                guard (0...PackHeader.maxFrameRawLength).contains(frame.rawLength) else {
+                    throw FormatError(.invalidHeader, "\(where_) frame \(i) claims \(frame.rawLength) raw bytes (at most \(PackHeader.maxFrameRawLength))")
+                }
+            }
+            for blob in pack.blobs {
+                guard blob.frame >= 0, blob.frame < pack.frames.count, blob.offset >= 0, blob.length >= 0,
+                      blob.length <= pack.frames[blob.frame].rawLength,
+                      blob.offset <= pack.frames[blob.frame].rawLength - blob.length
+                else {
+                    throw FormatError(.invalidHeader, "blob \(blob.id.short) at \(blob.offset)+\(blob.length) lies outside frame \(blob.frame) of \(where_)")
+                }
+            }
+        }
+    }
 }
 
 /// A lock file, so that maintenance does not delete what a running backup still needs.

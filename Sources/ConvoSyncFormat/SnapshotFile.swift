@@ -111,7 +111,7 @@ public struct MessageRange: Codable, Hashable, Sendable {
     }
 
     public func validate() throws(FormatError) {
-        guard start >= 0, end - start == messages.count, messages.allSatisfy({ !$0.isEmpty }) else {
+        guard start >= 0, end >= start, end - start == messages.count, messages.allSatisfy({ !$0.isEmpty }) else {
             throw FormatError(.invalidHeader, "range [\(start), \(end)) lists \(messages.count) messages")
         }
     }

@@ -77,7 +77,7 @@ public struct AccountClient: Sendable {
     public let origin: String
     let client: HTTPClient
 
-    public init(url: String, client: HTTPClient = .shared) throws(StorageError) {
+    public init(url: String, client: HTTPClient = NetworkTimeouts.client) throws(StorageError) {
         guard let origin = CredentialStore.origin(url) else { throw StorageError(.invalidName, "'\(RESTBackend.redact(url))' is not an http(s) URL") }
         self.origin = origin
         self.client = client
@@ -92,7 +92,7 @@ public struct AccountClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
         }
         do {
-            let response = try await client.execute(request, timeout: .seconds(60))
+            let response = try await client.execute(request, timeout: .seconds(120))
             let bytes = try await response.body.collect(upTo: 16 << 20)
             return (Int(response.status.code), Array(buffer: bytes))
         } catch {

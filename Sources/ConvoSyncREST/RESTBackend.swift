@@ -9,8 +9,10 @@ import NIOHTTP1
 /// `rclone serve restic`.
 ///
 /// Accepts `rest:http://USER:PASSWORD@HOST:PORT/PATH/` and the same URL without `rest:`.
-/// Requests reuse connections (AsyncHTTPClient's shared client); connection failures and
-/// 5xx answers other than 507 are retried three times with exponential backoff.
+/// Requests reuse connections (one client per process, with ``NetworkTimeouts``). 5xx answers
+/// other than 507 are retried three times with exponential backoff; failures to connect or to
+/// hear back are retried only within the connect timeout, so an unreachable server costs
+/// seconds (and a save goes to the outbox), not minutes.
 public struct RESTBackend: Backend {
     let base: String
     let authorization: String?
@@ -21,7 +23,7 @@ public struct RESTBackend: Backend {
 
     /// `credentials`: where to find a device token (from `convosync login`) when the URL names
     /// no user; it is sent as `Authorization: Bearer`.
-    public init(url text: String, client: HTTPClient = .shared, credentials: CredentialStore? = nil) throws(StorageError) {
+    public init(url text: String, client: HTTPClient = NetworkTimeouts.client, credentials: CredentialStore? = nil) throws(StorageError) {
         var raw = text.hasPrefix("rest:") ? String(text.dropFirst(5)) : text
         guard raw.hasPrefix("http://") || raw.hasPrefix("https://"), var components = URLComponents(string: raw), components.host != nil else {
             throw StorageError(.invalidName, "'\(Self.redact(text))' is not an http(s) URL")
@@ -63,6 +65,7 @@ public struct RESTBackend: Backend {
 
     func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, headers extra: [(String, String)] = [], what: String) async throws -> Reply {
         var attempt = 0
+        let start = NIODeadline.now()
         while true {
             var request = HTTPClientRequest(url: url)
             request.method = method
@@ -76,7 +79,7 @@ public struct RESTBackend: Backend {
             }
             let result: Result<Reply, any Error>
             do {
-                let response = try await client.execute(request, timeout: .seconds(300))
+                let response = try await client.execute(request, timeout: NetworkTimeouts.deadline)
                 let bytes = try await response.body.collect(upTo: 1 << 30)
                 result = .success(Reply(status: response.status, headers: response.headers, body: Array(buffer: bytes)))
             } catch {
@@ -85,7 +88,7 @@ public struct RESTBackend: Backend {
             let retry: Bool
             switch result {
             case .success(let reply): retry = reply.status.code >= 500 && reply.status.code != 507
-            case .failure: retry = true
+            case .failure: retry = NIODeadline.now() - start < NetworkTimeouts.retryBudget(client)
             }
             if retry && attempt < 3 {
                 attempt += 1
@@ -95,7 +98,7 @@ public struct RESTBackend: Backend {
             switch result {
             case .success(let reply): return reply
             case .failure(let error):
-                throw StorageError(.unavailable, "\(what): cannot reach \(location): \(error)")
+                throw StorageError(.unavailable, "\(what): cannot reach \(location): \(NetworkTimeouts.explain(error, client: client))")
             }
         }
     }
@@ -108,9 +111,9 @@ public struct RESTBackend: Backend {
         request.headers.add(name: "Content-Type", value: contentType)
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            return try await client.execute(request, timeout: .seconds(300))
+            return try await client.execute(request, timeout: NetworkTimeouts.deadline)
         } catch {
-            throw StorageError(.unavailable, "\(what): cannot reach \(location): \(error)")
+            throw StorageError(.unavailable, "\(what): cannot reach \(location): \(NetworkTimeouts.explain(error, client: client))")
         }
     }
 

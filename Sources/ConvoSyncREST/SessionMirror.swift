@@ -110,7 +110,16 @@ public struct SessionMirror: Sendable {
         }
         // Written to the mirror as it arrives: memory holds a network chunk, not a file or the bundle.
         var reader = BundleStreamReader(response.body.makeAsyncIterator()) { StorageError(.io, "resume: the bundle ends early") }
-        let received = try await unpack(&reader)
+        let received: (files: Int, bytes: Int)
+        do {
+            received = try await unpack(&reader)
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            // The connection broke or went silent mid-bundle (the server died, the network
+            // dropped): files received whole are kept (checked, content-addressed), nothing else.
+            throw StorageError(.unavailable, "resume: the download from \(remote.location) broke off (\(NetworkTimeouts.explain(error, client: remote.client))); nothing was changed here. Run the command again when the server is reachable")
+        }
         markComplete(session)
         return received
     }

@@ -26,8 +26,10 @@ public struct Principal: Sendable {
 /// A refused authentication, as the answer to send.
 struct Refusal: Error {
     var response: Response
+    /// The reason, as the response's body says it.
+    var message: String
     static func unauthorized(_ message: String) -> Refusal {
-        Refusal(response: RESTResponder.text(.unauthorized, message, headers: [.wwwAuthenticate: "Basic realm=\"convosync\""]))
+        Refusal(response: RESTResponder.text(.unauthorized, message, headers: [.wwwAuthenticate: "Basic realm=\"convosync\""]), message: message)
     }
 }
 
@@ -62,7 +64,8 @@ extension RESTResponder {
             if passwordOnly { await users.audit("login-failed", user: user) }
             return .failure(.unauthorized("wrong user name or password"))
         case .lockedOut:
-            return .failure(Refusal(response: Self.text(.tooManyRequests, "too many failed logins for \(user); wait a minute")))
+            let message = "too many failed logins for \(user); wait a minute"
+            return .failure(Refusal(response: Self.text(.tooManyRequests, message), message: message))
         }
     }
 

@@ -8,8 +8,12 @@ import ConvoSyncStorage
 /// saves a request. A hit is sent as a slice of the cached buffer, with no copy in the server.
 ///
 /// Objects are write-once, so a cached object never goes stale through this server: deletes
-/// and replacing puts evict it. (Another server deleting from a shared bucket is not seen;
-/// the bytes it deleted could still be served from here until evicted.)
+/// and replacing puts evict it. A read that was under way when its object was deleted or
+/// replaced does not put what it read into the cache afterwards: every eviction starts a new
+/// *generation*, and a read inserts only if no eviction of its key happened since it began
+/// (otherwise a prune during a resume would bring a deleted pack back to life: served, and
+/// counted as stored by the save that needs it again). (Another server deleting from a shared
+/// bucket is not seen; the bytes it deleted could still be served from here until evicted.)
 ///
 /// An object is cached when it is read whole, its size known from a ``size(_:)`` just before
 /// (as every GET does), no larger than `maxObject` and, if named by its SHA-256, intact; the
@@ -23,6 +27,12 @@ public final class CachingStore: ObjectStore, @unchecked Sendable {
     private var sizes: [String: Int] = [:]
     private var held = 0
     private var clock: UInt64 = 0
+    /// Evictions so far (deletes and replacing puts); see ``insert(_:_:ifUnchangedSince:)``.
+    private var generation: UInt64 = 0
+    /// The generation of each recent eviction, by key: a read that began before it must not
+    /// cache what it read. Cleared when it grows large; then every read under way is refused.
+    private var evictedAt: [String: UInt64] = [:]
+    private var evictedFloor: UInt64 = 0
 
     public init(_ inner: any ObjectStore, capacity: Int, maxObject: Int = 16 << 20) {
         self.inner = inner
@@ -45,8 +55,13 @@ public final class CachingStore: ObjectStore, @unchecked Sendable {
         }
     }
 
-    func insert(_ key: String, _ buffer: ByteBuffer) {
+    /// The generation a read of `key` starts in.
+    func currentGeneration() -> UInt64 { lock.withLock { generation } }
+
+    /// Caches `buffer` as `key`, unless `key` was evicted (deleted or replaced) after `started`.
+    func insert(_ key: String, _ buffer: ByteBuffer, ifUnchangedSince started: UInt64) {
         lock.withLock {
+            guard (evictedAt[key] ?? evictedFloor) <= started else { return }
             if let old = objects[key] { held -= old.buffer.readableBytes }
             clock += 1
             objects[key] = (buffer, clock)
@@ -66,6 +81,12 @@ public final class CachingStore: ObjectStore, @unchecked Sendable {
         lock.withLock {
             if let old = objects.removeValue(forKey: key) { held -= old.buffer.readableBytes }
             sizes[key] = nil
+            generation += 1
+            if evictedAt.count >= 4096 {
+                evictedAt.removeAll(keepingCapacity: true)
+                evictedFloor = generation
+            }
+            evictedAt[key] = generation
         }
     }
 
@@ -94,6 +115,7 @@ public final class CachingStore: ObjectStore, @unchecked Sendable {
         guard range.lowerBound == 0, let whole, whole == range.count else {
             return try await inner.read(key, range: range, body)
         }
+        let started = currentGeneration()
         var collected = ByteBuffer()
         collected.reserveCapacity(whole)
         try await inner.read(key, range: range) { chunk in
@@ -101,7 +123,7 @@ public final class CachingStore: ObjectStore, @unchecked Sendable {
             collected.writeBuffer(&copy)
             try await body(chunk)
         }
-        if collected.readableBytes == whole && Self.intact(key, collected) { insert(key, collected) }
+        if collected.readableBytes == whole && Self.intact(key, collected) { insert(key, collected, ifUnchangedSince: started) }
     }
 
     /// Whether a content-addressed object (its last key component 64 hex digits: packs, index,
@@ -120,8 +142,10 @@ public final class CachingStore: ObjectStore, @unchecked Sendable {
     }
 
     public func put(_ bytes: [UInt8], at key: String, ifAbsent: Bool) async throws -> Bool {
-        if !ifAbsent { evict(key) }
-        return try await inner.put(bytes, at: key, ifAbsent: ifAbsent)
+        guard !ifAbsent else { return try await inner.put(bytes, at: key, ifAbsent: true) }
+        evict(key)
+        defer { evict(key) }
+        return try await inner.put(bytes, at: key, ifAbsent: false)
     }
 
     public func stagingPath(for key: String) throws -> String { try inner.stagingPath(for: key) }
@@ -130,8 +154,11 @@ public final class CachingStore: ObjectStore, @unchecked Sendable {
         try await inner.commit(staged: staged, size: size, sha256: sha256, to: key)
     }
 
+    /// Evicts before the delete (no hit is served once it began) and after it (a read that
+    /// began in between and read the old bytes does not cache them).
     public func delete(_ key: String) async throws {
         evict(key)
+        defer { evict(key) }
         try await inner.delete(key)
     }
 

@@ -5,6 +5,7 @@ import HTTPTypes
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// "A session was saved": what the server pushes to a user's other connected devices.
 /// Opaque names only (the repository directory, the ref's HMAC name, the session file's
@@ -79,11 +80,23 @@ extension RESTResponder {
     /// The upgrade decision for `GET /api/v1/account/events`: authenticated like any request
     /// (bearer or basic), needs the `read` scope. Anything else stays plain HTTP and reaches
     /// `respond`, which answers it (401, 404, …).
-    func shouldUpgrade(_ request: HTTPRequest) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+    func shouldUpgrade(_ request: HTTPRequest, channel: any Channel) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         guard request.path?.split(separator: "?").first == "/api/v1/account/events" else { return .dontUpgrade }
-        guard case .success(let principal) = await authenticate(authorization: request.headerFields[.authorization]),
-              principal.scopes.contains(.read)
-        else { return .dontUpgrade }
+        let principal: Principal
+        switch await authenticate(authorization: request.headerFields[.authorization]) {
+        case .success(let p): principal = p
+        case .failure(let refusal):
+            // 401 (or 429) with the reason, as for any other request (API.md §15).
+            let status = HTTPResponseStatus(statusCode: Int(refusal.response.status.code))
+            let message = "events need credentials: \(refusal.message)"
+            await ConnectionGuard.refuseUpgrade(on: channel, status: status, message: message,
+                                                headers: status == .unauthorized ? [("WWW-Authenticate", "Basic realm=\"convosync\"")] : [])
+            return .dontUpgrade
+        }
+        guard principal.scopes.contains(.read) else {
+            await ConnectionGuard.refuseUpgrade(on: channel, status: .forbidden, message: "this device token lacks the 'read' scope")
+            return .dontUpgrade
+        }
         let events = self.events
         let metrics = self.metrics
         return .upgrade([:]) { inbound, outbound, context in

@@ -192,6 +192,13 @@ public struct RESTResponder: HTTPResponder {
             return Response(status: status, headers: headers, body: body)
         case .post:
             guard try await store.exists() || handle.type == .config else { throw StoreError(.notFound, "no repository here; create it first (POST ?create=true)") }
+            // A key decides who can open the repository, and what a key's scrypt parameters cost
+            // every device that tries it: once the repository exists, adding one is maintenance,
+            // so an append-only (default) device token cannot plant one. Creating a repository
+            // (its first key, then its config) needs only `append`.
+            if handle.type == .key, try await store.size(.config) != nil {
+                try principal.require(.maintenance)
+            }
             let limit = handle.type == .ref ? 64 : configuration.maxBodySize
             if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
                 throw StoreError(.tooLarge, "the body (\(length) bytes) is larger than the \(configuration.maxBodySize)-byte limit")
@@ -255,20 +262,34 @@ public struct RESTResponder: HTTPResponder {
         return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    /// `bytes=a-b`, `bytes=a-` or `bytes=-n`, as a range within `size`; nil if unsatisfiable.
+    /// `bytes=a-b`, `bytes=a-` or `bytes=-n`, as a range within `size`; nil if unsatisfiable
+    /// (API.md §5.2). Numbers are plain ASCII digits (no sign, no space); one too large for an
+    /// Int means "to the end" as a last position or suffix length, and "past the end" as a start.
     static func parseRange(_ header: String, size: Int) -> Range<Int>? {
         guard header.hasPrefix("bytes="), !header.contains(",") else { return nil }
         let spec = header.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)
         guard spec.count == 2 else { return nil }
         guard size > 0 else { return nil }
         if spec[0].isEmpty {
-            guard let n = Int(spec[1]), n > 0 else { return nil }
-            return max(0, size - n)..<size
+            guard let n = digits(spec[1]), n > 0 else { return nil }
+            return (n >= size ? 0 : size - n)..<size
         }
-        guard let start = Int(spec[0]), start >= 0, start < size else { return nil }
-        let end = spec[1].isEmpty ? size - 1 : min(Int(spec[1]) ?? -1, size - 1)
+        guard let start = digits(spec[0]), start < size else { return nil }
+        let end: Int
+        if spec[1].isEmpty {
+            end = size - 1
+        } else {
+            guard let last = digits(spec[1]) else { return nil }
+            end = min(last, size - 1)
+        }
         guard end >= start else { return nil }
         return start..<(end + 1)
+    }
+
+    /// A non-empty run of ASCII digits as an Int, Int.max when it is larger; nil otherwise.
+    static func digits(_ text: Substring) -> Int? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ (48...57).contains($0) }) else { return nil }
+        return Int(text) ?? Int.max
     }
 
     static func basicCredentials(_ header: String?) -> (String, String)? {

@@ -6,7 +6,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import HummingbirdWebSocket
 public import Logging
-import NIOCore
+public import NIOCore
 import NIOSSL
 
 public struct ServerConfiguration: Sendable {
@@ -36,6 +36,12 @@ public struct ServerConfiguration: Sendable {
     public var storage: StorageBackend = .local
     /// Bytes of recently read objects kept in memory (``CachingStore``); 0: none.
     public var cacheSize = 64 << 20
+    /// How long a new connection may take to send a complete request head (`--header-timeout`);
+    /// then it is closed (``ConnectionGuard``).
+    public var headerTimeout: TimeAmount = .seconds(10)
+    /// How long a connection may stay silent between requests, or in the middle of one
+    /// (`--idle-timeout`); then it is closed.
+    public var idleTimeout: TimeAmount = .seconds(60)
 
     public init(dataDirectory: URL) { self.dataDirectory = dataDirectory }
 
@@ -101,12 +107,8 @@ public enum ConvoSyncServer {
         let secret = try TokenAuthority.secret(environment: configuration.jwtSecret, dataDirectory: configuration.dataDirectory)
         let tokens = await TokenAuthority(secret: secret)
         let responder = RESTResponder(configuration: configuration, objects: objects, users: users, tokens: tokens, events: events, metrics: metrics)
-        let upgrade = HTTPServerBuilder.http1WebSocketUpgrade { request, _, _ in
-            await responder.shouldUpgrade(request)
-        }
-        let server: HTTPServerBuilder
+        var tls: TLSConfiguration?
         if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
-            let tls: TLSConfiguration
             do {
                 tls = TLSConfiguration.makeServerConfiguration(
                     certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
@@ -114,9 +116,20 @@ public enum ConvoSyncServer {
             } catch {
                 throw StoreError(.badRequest, "cannot load the TLS certificate \(cert) or key \(key): \(error)")
             }
-            server = try .tls(upgrade, tlsConfiguration: tls)
-        } else {
-            server = upgrade
+        }
+        // HTTP/1.1 with the WebSocket upgrade (events), a ConnectionGuard after the request
+        // decoder, and TLS outside it when configured.
+        let (headerTimeout, idleTimeout) = (configuration.headerTimeout, configuration.idleTimeout)
+        let server = HTTPServerBuilder { [tls] httpResponder in
+            var http1 = HTTP1Channel.Configuration(idleTimeout: idleTimeout)
+            http1.httpDecoder = .init(maxHeaderFieldSize: 64 << 10, maxHeaderListSize: 64 << 10, maxHeaderFieldCount: 100)
+            let channel = GuardedChannel(
+                inner: HTTP1WebSocketUpgradeChannel(responder: httpResponder, configuration: .init(http1: http1)) { request, channel, _ in
+                    await responder.shouldUpgrade(request, channel: channel)
+                },
+                headerTimeout: headerTimeout, idleTimeout: idleTimeout)
+            guard let tls else { return channel }
+            return try TLSChannel(channel, tlsConfiguration: tls)
         }
         return Application(
             responder: responder,

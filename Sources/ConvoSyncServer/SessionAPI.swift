@@ -185,7 +185,7 @@ extension RESTResponder {
         var files: [(Handle, Int)] = []
         for handle in needed where !have.contains(handle.manifestName) {
             guard let size = try await store.size(handle) else {
-                throw StoreError(.notFound, "\(handle) is missing from the repository; run `convosync check`")
+                throw StoreError(.notFound, "\(handle) is missing from the repository, which is damaged: put the file back from a copy of the repository")
             }
             files.append((handle, size))
         }

@@ -91,6 +91,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Where repository files live: local (DIR/repos) or s3 (env: STORAGE_BACKEND; S3 settings from S3_* and AWS_* variables).")
     var storage: String?
     @Option(help: "Memory for recently read packs, e.g. 64MiB (env: CONVOSYNC_CACHE_SIZE; default 64MiB; 0: none).") var cacheSize: String?
+    @Option(help: "Seconds a connection may take to send a complete request head before it is closed (default 10).") var headerTimeout: Double = 10
+    @Option(help: "Seconds a connection may stay silent between requests or within one before it is closed (default 60).") var idleTimeout: Double = 60
 
     func run() async throws {
         Self.keepLargeBuffersInHeap()
@@ -118,6 +120,11 @@ struct Serve: AsyncParsableCommand {
         config.tlsKey = tlsKey
         config.jwtSecret = data.environment["JWT_SECRET"]
         if let bytes = try Self.size(cacheSize, orEnvironment: "CONVOSYNC_CACHE_SIZE", data, example: "64MiB, 0") { config.cacheSize = bytes }
+        guard (0.1...3600).contains(headerTimeout), (0.1...86_400).contains(idleTimeout) else {
+            throw ValidationError("--header-timeout must be 0.1…3600 seconds and --idle-timeout 0.1…86400")
+        }
+        config.headerTimeout = .nanoseconds(Int64(headerTimeout * 1e9))
+        config.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
         config.storage = try StorageBackend.parse(storage ?? data.environment["STORAGE_BACKEND"], environment: data.environment)
         let users = try await data.users()
         let (host, dir) = (config.host, config.objectStore().location)

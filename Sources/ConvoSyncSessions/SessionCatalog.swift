@@ -35,11 +35,24 @@ public enum SessionCatalog {
         return out.sorted { a, b in a.session.time != b.session.time ? a.session.time > b.session.time : a.id.hex < b.id.hex }
     }
 
-    /// The session a ref version points at.
+    /// The session a ref version points at. Ref contents are not authenticated (SPEC §26), so
+    /// a ref version whose content was changed is caught here and named: its session must
+    /// exist, open, and belong to the ref (its conversation's ref, or that ref's fork for it).
     public static func session(at head: RefHead, in repository: Repository) async throws -> SessionHead {
+        let file = (try? Handle.ref(head.ref, version: head.version).relativePath) ?? "refs/\(head.ref)"
         let id: SessionID
-        do { id = try SessionID(hex: head.target) } catch { throw ConvoSyncError.wrap(error, file: "refs/\(head.ref)") }
-        return SessionHead(head: head, id: id, session: try await repository.load(SessionFile.self, id: id))
+        do { id = try SessionID(hex: head.target) } catch { throw ConvoSyncError.wrap(error, file: file) }
+        let session: SessionFile
+        do {
+            session = try await repository.load(SessionFile.self, id: id)
+        } catch let error as ConvoSyncError where error.code == .notFound || error.code == .corrupted {
+            let what = error.code == .notFound ? "which is missing" : "which cannot be read (\(error.message))"
+            throw ConvoSyncError(.corrupted, "\(file) names sessions/\(id.hex), \(what): the ref version is damaged or the session file was deleted. Put the file back from a copy of the repository; the conversation's other versions are in refs/\(head.ref)-*", cause: error)
+        }
+        guard head.ref == session.ref || head.ref == Refs.fork(of: session.ref, session: id, key: repository.key) else {
+            throw ConvoSyncError(.corrupted, "\(file) names sessions/\(id.short), a session of another conversation: the ref version is damaged. Put the file back from a copy of the repository; the conversation's other versions are in refs/\(head.ref)-*")
+        }
+        return SessionHead(head: head, id: id, session: session)
     }
 
     /// The current head of `ref`, if the ref exists.

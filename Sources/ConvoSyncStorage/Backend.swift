@@ -13,7 +13,7 @@ public struct Handle: Hashable, Sendable, CustomStringConvertible {
             guard name == "config" else { throw StorageError(.invalidName, "the config file is named 'config', not '\(name.prefix(80))'") }
         } else {
             guard Self.isValidName(name, type: type) else {
-                let rule = type == .ref ? "64 lowercase hex digits, '-', 10 decimal digits" : "64 lowercase hex digits"
+                let rule = type == .ref ? "64 lowercase hex digits, '-', a version of 10 decimal digits from 0000000001" : "64 lowercase hex digits"
                 throw StorageError(.invalidName, "'\(name.prefix(80))' is not a valid \(type.rawValue) name (\(rule))")
             }
         }
@@ -44,7 +44,8 @@ public struct Handle: Hashable, Sendable, CustomStringConvertible {
         guard type == .ref else { return isValidName(name) }
         let u = Array(name.utf8)
         guard u.count == 75, u[64] == UInt8(ascii: "-") else { return false }
-        return isValidName(String(name.prefix(64))) && u[65...].allSatisfy { (48...57).contains($0) }
+        // Versions start at 1 (SPEC §25): `…-0000000000` is not a version.
+        return isValidName(String(name.prefix(64))) && u[65...].allSatisfy { (48...57).contains($0) } && u[65...].contains { $0 != UInt8(ascii: "0") }
     }
 
     /// The path relative to the repository root.

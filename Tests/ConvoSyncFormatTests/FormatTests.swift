@@ -299,6 +299,8 @@ struct KeyFileVectorTests {
                 KeyFileVector(tcId: 5, comment: "scrypt N below the allowed range", password: "correct horse battery staple", keyFile: try text(tooCheap), masterKey: "", result: "invalid"),
                 KeyFileVector(tcId: 6, comment: "truncated JSON", password: "correct horse battery staple", keyFile: String(good.prefix(40)), masterKey: "", result: "invalid"),
             ])
+            // tcId 7 and up (keys at the edges of the scrypt bounds) come from an independent
+            // implementation: run `python3 Format/tools/keyfile_edges.py` after this.
         }
         for v in try VectorFile<KeyFileVector>.load("keyfile.json").tests {
             if v.result == "valid" {

@@ -122,4 +122,37 @@ struct ObjectStoreTests {
         #expect(try await ObjectStoreContract.readAll(cache, wrong, 0..<bytes.count) == bytes)
         #expect(cache.cachedBytes == held, "the damaged object was not cached")
     }
+
+    /// A DELETE (a prune) that arrives while a GET of the same file is still streaming: the
+    /// finished GET must not put the deleted bytes into the cache, or HEAD/GET would answer 200
+    /// for a file that is gone and a save carrying it again would skip storing it.
+    @Test("a read under way when its object is deleted does not bring it back", arguments: ["data", "config"])
+    func deleteDuringRead(kind: String) async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let cache = CachingStore(DiskStore(root: dir.url.appendingPathComponent("repos")), capacity: 4 << 20)
+        try await cache.createRepository("u/r/")
+        let body = (0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let hash = ObjectID.hash(body).hex
+        let key = kind == "config" ? "u/r/config" : "u/r/data/\(hash.prefix(2))/\(hash)"
+        #expect(try await cache.commit(staged: try ObjectStoreContract.stage(cache, body, for: key), size: body.count, sha256: hash, to: key))
+
+        let size = try #require(try await cache.size(key))
+        var deleted = false
+        var read: [UInt8] = []
+        try await cache.read(key, range: 0..<size) { chunk in
+            read += Array(buffer: chunk)
+            if !deleted {
+                deleted = true
+                try await cache.delete(key)
+            }
+        }
+        #expect(read == body, "the GET under way still gets the whole file")
+        #expect(try await cache.size(key) == nil, "HEAD after the delete: gone")
+        #expect(try await cache.get(key) == nil, "GET after the delete: gone")
+        #expect(cache.cachedBytes == 0)
+        // The name can be written again, and then it is really on disk.
+        #expect(try await cache.commit(staged: try ObjectStoreContract.stage(cache, body, for: key), size: body.count, sha256: hash, to: key))
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/repos/" + key))
+    }
 }

@@ -199,4 +199,63 @@ struct RouterTests {
             ])
         }
     }
+
+    /// A server with one repository holding config and one 10-byte key file, for single requests.
+    static func withRepository(_ body: (_ client: any TestClientProtocol, _ alice: String, _ key: String) async throws -> Void) async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        var config = ServerConfiguration(dataDirectory: dir.url)
+        config.jwtSecret = String(repeating: "s", count: 32)
+        try ConvoSyncServer.prepare(config)
+        let users = try UserStore(path: config.databasePath, kdf: .insecureTesting)
+        try await users.add("alice", password: "alice-password")
+        let app = try await ConvoSyncServer.application(config, users: users)
+        let alice = Self.basic("alice", "alice-password")
+        let key = Array("0123456789".utf8)
+        try await app.test(.router) { client in
+            for (path, bytes) in [("/alice/r/?create=true", [UInt8]()), ("/alice/r/keys/\(sha256Hex(key))", key), ("/alice/r/config", key)] {
+                let response = try await client.execute(uri: path, method: .post, headers: [.authorization: alice], body: ByteBuffer(bytes: bytes))
+                #expect(response.status == .ok)
+            }
+            try await body(client, alice, sha256Hex(key))
+        }
+    }
+
+    /// API.md §5.2: numbers are plain digits; one past 2^63 means the end of the file.
+    @Test("Range: signs and spaces are 416, numbers too large for 64 bits mean the end", arguments: [
+        ("bytes=+0-3", 416, ""), ("bytes=0-+3", 416, ""), ("bytes=-+3", 416, ""), ("bytes= 0-3", 416, ""), ("bytes=0x1-3", 416, ""),
+        ("bytes=99999999999999999999999-", 416, ""),
+        ("bytes=2-99999999999999999999999", 206, "23456789"), ("bytes=-99999999999999999999999", 206, "0123456789"),
+        ("bytes=2-4", 206, "234"), ("bytes=-3", 206, "789"),
+    ])
+    func ranges(_ header: String, _ status: Int, _ body: String) async throws {
+        try await Self.withRepository { client, alice, key in
+            let response = try await client.execute(uri: "/alice/r/keys/\(key)", method: .get, headers: [.authorization: alice, .range: header], body: nil)
+            #expect(Int(response.status.code) == status, "\(header)")
+            if status == 206 { #expect(Self.text(response) == body, "\(header)") }
+        }
+    }
+
+    @Test("ref version 0000000000 is not a name")
+    func refVersionZero() async throws {
+        try await Self.withRepository { client, alice, _ in
+            let response = try await client.execute(uri: "/alice/r/refs/\(String(repeating: "c", count: 64))-0000000000", method: .post,
+                                                    headers: [.authorization: alice], body: ByteBuffer(string: String(repeating: "a", count: 64)))
+            #expect(response.status == .badRequest)
+        }
+    }
+
+    /// A key file decides who opens the repository and what every device spends trying it.
+    @Test("adding a key to a repository needs the maintenance scope", arguments: [(["read", "append"], 403), (["read", "append", "maintenance"], 200)])
+    func keyNeedsMaintenance(_ scopes: [String], _ status: Int) async throws {
+        try await Self.withRepository { client, alice, _ in
+            let login = try await client.execute(uri: "/api/v1/account/login", method: .post, headers: [.authorization: alice],
+                                                 body: ByteBuffer(string: #"{"device":"d","scopes":["# + scopes.map { "\"\($0)\"" }.joined(separator: ",") + "]}"))
+            let token = try #require(try Self.json(login)["token"] as? String)
+            let planted = Array("another key".utf8)
+            let response = try await client.execute(uri: "/alice/r/keys/\(sha256Hex(planted))", method: .post,
+                                                    headers: [.authorization: "Bearer " + token], body: ByteBuffer(bytes: planted))
+            #expect(Int(response.status.code) == status, "\(Self.text(response))")
+        }
+    }
 }

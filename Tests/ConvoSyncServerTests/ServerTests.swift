@@ -23,7 +23,8 @@ final class TestServer: @unchecked Sendable {
 
     init(
         appendOnly: Bool = false, maxBodySize: Int = 64 << 20, userQuota: Int? = nil, maxDevices: Int? = 5, maxConversationSize: Int? = nil,
-        users given: UserStore? = nil, logger: Logger? = nil, storage: StorageBackend = .local
+        users given: UserStore? = nil, logger: Logger? = nil, storage: StorageBackend = .local,
+        headerTimeout: TimeAmount = .seconds(10), idleTimeout: TimeAmount = .seconds(60)
     ) async throws {
         dir = try TemporaryDirectory()
         var config = ServerConfiguration(dataDirectory: dir.url.appendingPathComponent("data"))
@@ -34,6 +35,8 @@ final class TestServer: @unchecked Sendable {
         config.maxDevicesPerUser = maxDevices
         config.maxConversationSize = maxConversationSize
         config.storage = storage
+        config.headerTimeout = headerTimeout
+        config.idleTimeout = idleTimeout
         try ConvoSyncServer.prepare(config)
         users = try given ?? UserStore(path: config.databasePath, kdf: .insecureTesting)
         try await users.add("alice", password: "alice-password")

@@ -1,0 +1,168 @@
+import HummingbirdCore
+public import Logging
+public import NIOCore
+import NIOHTTP1
+
+/// Answers or closes every connection that does not speak HTTP/1.1 properly, and bounds how
+/// long a client may hold a connection without sending a request, so an unauthenticated client
+/// cannot hold the server's file descriptors:
+///
+/// - a request the HTTP parser rejects (a NUL or raw non-ASCII byte in the request line, a
+///   space in the path, a header without a colon, conflicting `Content-Length` and
+///   `Transfer-Encoding`, the HTTP/2 preface, …) gets `400 Bad Request`, and headers over the
+///   decoder's limits (size or count) get `431 Request Header Fields Too Large`; then the
+///   connection closes;
+/// - a connection that has not sent a complete request head within `headerTimeout` of opening,
+///   or of the end of its previous answer (`idleTimeout`), is closed. Slow bodies and silent
+///   connections mid-request are Hummingbird's idle timeout (`HTTP1Channel.Configuration`).
+///
+/// It sits right after the HTTP request decoder (whose errors it sees) and before
+/// Hummingbird's handlers; once a connection is upgraded to a WebSocket it steps aside.
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let headerTimeout: TimeAmount
+    let idleTimeout: TimeAmount
+    private var timer: Scheduled<Void>?
+    /// A response has started and not ended: no 400 can be sent now.
+    private var answering = false
+    /// The connection was upgraded (101): nothing passing by is HTTP any more.
+    private var upgraded = false
+    /// Set by ``refuseUpgrade(on:status:message:)``: the answer to send instead of the empty 400
+    /// that Hummingbird writes for a WebSocket upgrade it was told not to make.
+    private var refusal: (status: HTTPResponseStatus, message: String, headers: [(String, String)])?
+    private var refusalBody: ByteBuffer?
+
+    /// Makes the next refused WebSocket upgrade on `channel` answer `status` and `message`
+    /// (e.g. 401 for missing credentials, as API.md §15 says) instead of an empty 400.
+    static func refuseUpgrade(on channel: any Channel, status: HTTPResponseStatus, message: String, headers: [(String, String)] = []) async {
+        try? await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.handler(type: ConnectionGuard.self).refusal = (status, message, headers)
+        }.get()
+    }
+
+    init(headerTimeout: TimeAmount, idleTimeout: TimeAmount) {
+        (self.headerTimeout, self.idleTimeout) = (headerTimeout, idleTimeout)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context, headerTimeout) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context, headerTimeout)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { disarm() }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        disarm()
+        context.fireChannelInactive()
+    }
+
+    private func arm(_ context: ChannelHandlerContext, _ after: TimeAmount) {
+        disarm()
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: after) {
+            // No complete request head in time: a slow or idle client; close without answering.
+            loopBound.value.close(promise: nil)
+        }
+    }
+
+    private func disarm() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if !upgraded, case .head = unwrapInboundIn(data) { disarm() }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if !upgraded {
+            switch unwrapOutboundIn(data) {
+            case .head(let head) where head.status == .switchingProtocols:
+                upgraded = true
+                disarm()
+            case .head(let head) where head.status == .badRequest && refusal != nil:
+                // Hummingbird's answer to a refused upgrade: say why instead.
+                let (status, message, extra) = refusal!
+                refusal = nil
+                var body = context.channel.allocator.buffer(capacity: message.utf8.count + 1)
+                body.writeString(message + "\n")
+                var headers = head.headers
+                headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
+                headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
+                headers.replaceOrAdd(name: "X-ConvoSync-API", value: "1")
+                for (name, value) in extra { headers.replaceOrAdd(name: name, value: value) }
+                refusalBody = body
+                answering = true
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: promise)
+                return
+            case .head(let head) where !head.isInformational:
+                answering = true
+            case .end:
+                if let body = refusalBody {
+                    refusalBody = nil
+                    context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+                }
+                answering = false
+                arm(context, idleTimeout)
+            default:
+                break
+            }
+        }
+        context.write(data, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard !upgraded, let parse = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        disarm()
+        if !answering {
+            let (status, text): (HTTPResponseStatus, String) = parse == .headerOverflow
+                ? (.requestHeaderFieldsTooLarge, "the request's headers are larger or more numerous than this server accepts\n")
+                : (.badRequest, "the request is not valid HTTP/1.1 (\(parse))\n")
+            var body = context.channel.allocator.buffer(capacity: text.utf8.count)
+            body.writeString(text)
+            let headers = HTTPHeaders([
+                ("Connection", "close"), ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", String(body.readableBytes)),
+                ("X-ConvoSync-API", "1"),
+            ])
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            answering = true
+        }
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
+    }
+}
+
+/// Any child channel (HTTP/1 with the WebSocket upgrade, over TLS or not) with a
+/// ``ConnectionGuard`` after its HTTP request decoder.
+struct GuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Inner.Value
+    let inner: Inner
+    let headerTimeout: TimeAmount
+    let idleTimeout: TimeAmount
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(
+                ConnectionGuard(headerTimeout: headerTimeout, idleTimeout: idleTimeout), position: .after(decoder))
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
