@@ -104,7 +104,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 answering = true
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: promise)
                 return
-            case .head(let head) where !head.isInformational:
+            case .head(let head) where head.status.code >= 200:
                 answering = true
             case .end:
                 if let body = refusalBody {

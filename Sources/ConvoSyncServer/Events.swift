@@ -2,6 +2,7 @@ import NIOWebSocket
 import Prometheus
 public import Foundation
 import HTTPTypes
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore

@@ -91,7 +91,7 @@ public struct SessionResumer {
         let transcriptName = (session.conversation.transcript as NSString).lastPathComponent
         let stored = try SessionSaver.read((stagedDir as NSString).appendingPathComponent(transcriptName))
         guard stored.count == session.conversation.size, Hex.encode(Array(SHA256.hash(data: stored))) == session.conversation.sha256 else {
-            throw ConvoSyncError(.corrupted, "session \(sessionID.short): the rebuilt transcript does not match the hash recorded at save time; run convosync check")
+            throw ConvoSyncError(.corrupted, "session \(sessionID.short): the rebuilt transcript does not match the hash recorded at save time, so the repository's copy is damaged; nothing was changed here. Save the conversation again from the device that has it")
         }
 
         // 2. Plan the files: remapped to this checkout, placed where the local agent looks.

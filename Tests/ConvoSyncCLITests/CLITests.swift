@@ -88,4 +88,29 @@ struct CLITests {
             #expect(FileManager.default.contentsEqual(atPath: "\(out)/src/f\(i).bin", andPath: src.path + "/f\(i).bin"))
         }
     }
+
+    /// Every "run 'convosync X'" a message or help text gives names a command that exists
+    /// (messages once promised 'convosync check', which is not built yet).
+    @Test("every command that a message tells the user to run exists")
+    func promisedCommandsExist() throws {
+        let help = try convosync(["--help"])
+        let section = help.stdout.components(separatedBy: "SUBCOMMANDS:").last ?? ""
+        let commands = Set(section.split(separator: "\n").compactMap { line in line.wholeMatch(of: /\ \ ([a-z][a-z-]*)\s.*/).map { String($0.1) } })
+        #expect(commands.isSuperset(of: ["save", "resume", "init", "snapshots"]), "\(help.stdout)")
+        let sources = Paths.projectRoot.appendingPathComponent("Sources")
+        var promised: [String: String] = [:]
+        for case let path as String in FileManager.default.enumerator(atPath: sources.path)! where path.hasSuffix(".swift") {
+            let text = try String(contentsOf: sources.appendingPathComponent(path), encoding: .utf8)
+            for line in text.split(separator: "\n") where line.contains("\"") && !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") {
+                for match in line.matches(of: /convosync ([a-z][a-z-]*)/) {
+                    promised[String(match.1)] = "\(path): \(line.trimmingCharacters(in: .whitespaces).prefix(120))"
+                }
+            }
+        }
+        #expect(!promised.isEmpty)
+        let english: Set = ["is", "cannot", "can", "has", "needs", "keeps", "stores", "does", "saves", "sees", "server"]
+        for (word, place) in promised.sorted(by: { $0.key < $1.key }) where !english.contains(word) {
+            #expect(commands.contains(word), "'convosync \(word)' is not a command: \(place)")
+        }
+    }
 }

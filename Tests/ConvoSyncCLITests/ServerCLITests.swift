@@ -1,6 +1,9 @@
 import ConvoSyncTestSupport
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `convosync-server` binary, started on a free loopback port with its data in a
 /// temporary directory, as the README's quick start does.
@@ -167,5 +170,120 @@ struct ServerCLITests {
             "S3_BUCKET": "b", "S3_ENDPOINT": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "very-secret-key",
         ])
         #expect(down.status != 0 && down.stderr.contains("did not answer") && !down.stderr.contains("very-secret-key"), "\(down.stderr)")
+    }
+
+    /// A port where a server was and now a listener that never accepts: `silent` completes the
+    /// TCP handshake (the kernel does) and never answers; `unreachable` has its accept queue
+    /// full, so new connections get no answer at all (SYNs dropped), like a host that is gone.
+    final class DeadServer {
+        let fd: Int32
+        var filler: Int32 = -1
+
+        init(port: Int, unreachable: Bool) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            guard bound == 0, listen(fd, unreachable ? 0 : 64) == 0 else { throw TestFailure("cannot listen on \(port)") }
+            if unreachable {
+                // One connection fills a backlog of 0; later SYNs are dropped.
+                filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            }
+        }
+
+        deinit {
+            close(fd)
+            if filler >= 0 { close(filler) }
+        }
+    }
+
+    /// The issue this answers: a 300-second request timeout made an unreachable server cost a
+    /// save 364 s before it fell back to the outbox. With the default timeouts (5 s to connect,
+    /// 20 s of silence) the fallback comes in seconds.
+    @Test("save falls back to the outbox within seconds when the server is silent or unreachable", arguments: ["silent", "unreachable"])
+    func offlineFallback(_ kind: String) async throws {
+        let d = try await TwoDevices()
+        let server = try ServerProcess(dir: d.temp.path + "/server", users: ["alice": "alice-password"])
+        let repo = "rest:" + server.url.replacingOccurrences(of: "http://", with: "http://alice:alice-password@") + "/alice/cli/"
+        let env = ["XDG_CONFIG_HOME": d.a.home + "/.config", "XDG_CACHE_HOME": d.a.home + "/.cache"]
+        func run(_ args: [String]) throws -> RunResult {
+            try convosync(args + ["-r", repo], extraEnv: d.a.environment.merging(env) { $1 }, cwd: d.a.checkout)
+        }
+        #expect(try run(["init"]).status == 0)
+        let path = try d.placeClaudeSession(on: d.a, lines: 0..<50, subagents: false)
+        let first = try run(["save", "online"])
+        #expect(first.status == 0, "\(first.stderr)")
+        server.stop()
+        let port = try #require(Int(server.url.split(separator: ":").last ?? ""))
+        let dead = try DeadServer(port: port, unreachable: kind == "unreachable")
+        try d.append(lines: 50..<60, to: path, on: d.a)
+        let start = Date()
+        let offline = try run(["save", "offline"])
+        let seconds = Date().timeIntervalSince(start)
+        withExtendedLifetime(dead) {}
+        #expect(offline.status == 0, "\(offline.stderr)")
+        #expect(offline.stdout.contains("Queued offline"), "\(offline.stdout)")
+        #expect(offline.stderr.contains("saving to the local outbox"), "\(offline.stderr)")
+        #expect(seconds < 45, "\(kind): the fallback took \(Int(seconds)) s")
+    }
+
+    @Test("a timeout setting that is not a number of seconds is refused with the variable named")
+    func badTimeoutSetting() throws {
+        let result = try convosync(["snapshots", "-r", "rest:http://127.0.0.1:9/u/r/"], extraEnv: ["CONVOSYNC_READ_TIMEOUT": "soon"])
+        #expect(result.status == 1 && result.stderr.contains("CONVOSYNC_READ_TIMEOUT must be a number of seconds"), "\(result.stderr)")
+    }
+
+    /// A server that dies in the middle of every answer: it promises 100 000 bytes, sends a
+    /// few, and closes the connection.
+    final class DyingServer: @unchecked Sendable {
+        let fd: Int32
+        let port: Int
+
+        init() throws {
+            let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let ok = withUnsafeMutablePointer(to: &addr) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, size) == 0 && listen(sock, 16) == 0 && getsockname(sock, $0, &size) == 0 }
+            }
+            guard ok else { throw TestFailure("cannot listen") }
+            fd = sock
+            port = Int(UInt16(bigEndian: addr.sin_port))
+            let listening = sock
+            Thread.detachNewThread {
+                while true {
+                    let client = accept(listening, nil, nil)
+                    if client < 0 { return }
+                    var buffer = [UInt8](repeating: 0, count: 65536)
+                    _ = recv(client, &buffer, buffer.count, 0)
+                    let answer = Array("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nContent-Type: application/json\r\nX-ConvoSync-API: 1\r\n\r\n{\"heads\":[".utf8)
+                    _ = answer.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    close(client)
+                }
+            }
+        }
+
+        deinit { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+    }
+
+    @Test("a server that dies mid-answer gives a convosync: message that names it, exit 1")
+    func serverDiesMidAnswer() async throws {
+        let d = try await TwoDevices()
+        let dying = try DyingServer()
+        let location = "http://127.0.0.1:\(dying.port)/alice/cli/"
+        let result = try convosync(["resume", "-r", "rest:http://alice:pw@127.0.0.1:\(dying.port)/alice/cli/"],
+                                   extraEnv: d.b.environment.merging(["XDG_CACHE_HOME": d.b.home + "/.cache"]) { $1 }, cwd: d.b.checkout)
+        withExtendedLifetime(dying) {}
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("convosync: "), "\(result.stderr)")
+        #expect(result.stderr.contains(location), "\(result.stderr)")
+        #expect(!result.stderr.contains("Error: "), "\(result.stderr)")
     }
 }

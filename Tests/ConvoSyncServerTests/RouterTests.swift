@@ -201,7 +201,7 @@ struct RouterTests {
     }
 
     /// A server with one repository holding config and one 10-byte key file, for single requests.
-    static func withRepository(_ body: (_ client: any TestClientProtocol, _ alice: String, _ key: String) async throws -> Void) async throws {
+    static func withRepository(_ body: @escaping @Sendable (_ client: any TestClientProtocol, _ alice: String, _ key: String) async throws -> Void) async throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         var config = ServerConfiguration(dataDirectory: dir.url)

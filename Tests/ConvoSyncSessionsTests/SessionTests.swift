@@ -324,4 +324,30 @@ struct SessionTests {
         #expect(folder == AgentLayout.claudeProjectFolder(for: d.b.checkout))
         #expect(folder.count > 201 && folder.count <= 201 + 7)
     }
+
+    /// Ref contents are unauthenticated (SPEC §26): a ref version changed to another valid name
+    /// must be reported as that damaged ref file, not as "sessions/<other> is missing".
+    @Test("a ref version changed to another name is reported naming the ref file", arguments: ["missing session", "another conversation's session"])
+    func damagedRef(_ kind: String) async throws {
+        let d = try await TwoDevices()
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<20, subagents: false)
+        let saved = try await d.save(d.a, "one")
+        let refs = try await d.repository.backend.list(.ref)
+        let refFile = try #require(refs.first).handle
+        var target = String(repeating: "ab", count: 32)
+        if kind != "missing session" {
+            // A real session file of this repository, but saved for another conversation.
+            var session = try await d.repository.load(SessionFile.self, id: try SessionID(hex: saved.session))
+            session.ref = String(repeating: "0", count: 64)
+            target = try await d.repository.save(session).hex
+        }
+        try await d.repository.backend.remove(refFile)
+        try await d.repository.backend.save(refFile, data: Array(target.utf8))
+        await #expect {
+            _ = try await SessionCatalog.heads(d.repository)
+        } throws: { error in
+            let e = error as? ConvoSyncError
+            return e?.code == .corrupted && e?.message.hasPrefix(refFile.relativePath) == true
+        }
+    }
 }
