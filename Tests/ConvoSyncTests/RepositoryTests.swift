@@ -158,13 +158,17 @@ struct RepositoryTests {
         // Truncate the snapshot file.
         let snap = try #require(try await backend.list(.snapshot).first)
         await backend.corrupt(snap.handle, with: Array(try await backend.load(snap.handle).prefix(20)))
+        // Asked for by ID, it is an error naming it; a listing sets it aside and names it.
         do {
-            _ = try await fresh.snapshots()
-            Issue.record("listing a truncated snapshot succeeded")
+            _ = try await fresh.findSnapshot(snap.handle.name)
+            Issue.record("loading a truncated snapshot succeeded")
         } catch let e as ConvoSyncError {
             #expect(e.code == .corrupted)
             #expect(e.message.contains("snapshots/\(snap.handle.name)"))
         }
+        #expect(try await fresh.snapshots().isEmpty)
+        let skipped = await fresh.skipped
+        #expect(skipped.count == 1 && skipped.first?.contains("snapshots/\(snap.handle.name)") == true, "\(skipped)")
     }
 
     @Test("identical content in two files and two backups is stored once")
