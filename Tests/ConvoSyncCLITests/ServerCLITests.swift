@@ -238,13 +238,24 @@ struct ServerCLITests {
         #expect(result.status == 1 && result.stderr.contains("CONVOSYNC_READ_TIMEOUT must be a number of seconds"), "\(result.stderr)")
     }
 
-    /// A server that dies in the middle of every answer: it promises 100 000 bytes, sends a
-    /// few, and closes the connection.
-    final class DyingServer: @unchecked Sendable {
-        let fd: Int32
+    /// A TCP proxy in front of a real server that dies in the middle of one answer: once a
+    /// client has sent `POST …/sessions/resume`, it passes on the first `keep` bytes of the
+    /// answer and then closes both connections, as a server killed mid-stream would.
+    final class DyingProxy: @unchecked Sendable {
+        let listener: Int32
         let port: Int
 
-        init() throws {
+        static func connect(_ port: Int) -> Int32 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            return fd
+        }
+
+        init(upstream: Int, keep: Int) throws {
             let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
@@ -254,36 +265,71 @@ struct ServerCLITests {
                 p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, size) == 0 && listen(sock, 16) == 0 && getsockname(sock, $0, &size) == 0 }
             }
             guard ok else { throw TestFailure("cannot listen") }
-            fd = sock
+            listener = sock
             port = Int(UInt16(bigEndian: addr.sin_port))
-            let listening = sock
             Thread.detachNewThread {
                 while true {
-                    let client = accept(listening, nil, nil)
+                    let client = accept(sock, nil, nil)
                     if client < 0 { return }
-                    var buffer = [UInt8](repeating: 0, count: 65536)
-                    _ = recv(client, &buffer, buffer.count, 0)
-                    let answer = Array("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nContent-Type: application/json\r\nX-ConvoSync-API: 1\r\n\r\n{\"heads\":[".utf8)
-                    _ = answer.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                    close(client)
+                    let server = Self.connect(upstream)
+                    let resuming = NSLock()
+                    nonisolated(unsafe) var resumeSent = false
+                    Thread.detachNewThread {
+                        var buffer = [UInt8](repeating: 0, count: 65536)
+                        while true {
+                            let n = recv(client, &buffer, buffer.count, 0)
+                            if n <= 0 { shutdown(server, Int32(SHUT_WR)); return }
+                            if String(decoding: buffer[..<n], as: UTF8.self).contains("/sessions/resume") { resuming.withLock { resumeSent = true } }
+                            _ = buffer.withUnsafeBytes { send(server, $0.baseAddress, n, Int32(MSG_NOSIGNAL)) }
+                        }
+                    }
+                    Thread.detachNewThread {
+                        var buffer = [UInt8](repeating: 0, count: 65536)
+                        var passed = 0
+                        while true {
+                            let n = recv(server, &buffer, buffer.count, 0)
+                            if n <= 0 { shutdown(client, Int32(SHUT_RDWR)); close(client); close(server); return }
+                            var count = n
+                            if resuming.withLock({ resumeSent }) {
+                                count = min(n, keep - passed)
+                                passed += count
+                            }
+                            _ = buffer.withUnsafeBytes { send(client, $0.baseAddress, count, Int32(MSG_NOSIGNAL)) }
+                            if count < n { shutdown(client, Int32(SHUT_RDWR)); close(client); shutdown(server, Int32(SHUT_RDWR)); close(server); return }
+                        }
+                    }
                 }
             }
         }
 
-        deinit { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+        deinit { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
     }
 
-    @Test("a server that dies mid-answer gives a convosync: message that names it, exit 1")
-    func serverDiesMidAnswer() async throws {
+    /// The issue this answers: a server that died during a resume gave `Error: stream ended at
+    /// an unexpected time`, with no `convosync:` prefix, no server named and nothing to do.
+    @Test("a server that dies during a resume gives a convosync: message naming it, and the transcript is not written")
+    func serverDiesDuringResume() async throws {
         let d = try await TwoDevices()
-        let dying = try DyingServer()
-        let location = "http://127.0.0.1:\(dying.port)/alice/cli/"
-        let result = try convosync(["resume", "-r", "rest:http://alice:pw@127.0.0.1:\(dying.port)/alice/cli/"],
-                                   extraEnv: d.b.environment.merging(["XDG_CACHE_HOME": d.b.home + "/.cache"]) { $1 }, cwd: d.b.checkout)
-        withExtendedLifetime(dying) {}
-        #expect(result.status == 1, "\(result.stderr)")
-        #expect(result.stderr.hasPrefix("convosync: "), "\(result.stderr)")
-        #expect(result.stderr.contains(location), "\(result.stderr)")
-        #expect(!result.stderr.contains("Error: "), "\(result.stderr)")
+        let server = try ServerProcess(dir: d.temp.path + "/server", users: ["alice": "alice-password"])
+        defer { server.stop() }
+        let upstream = try #require(Int(server.url.split(separator: ":").last ?? ""))
+        let proxy = try DyingProxy(upstream: upstream, keep: 3000)
+        let direct = "rest:http://alice:alice-password@127.0.0.1:\(upstream)/alice/cli/"
+        let proxied = "rest:http://alice:alice-password@127.0.0.1:\(proxy.port)/alice/cli/"
+        func env(_ device: TwoDevices.Device) -> [String: String] {
+            device.environment.merging(["XDG_CONFIG_HOME": device.home + "/.config", "XDG_CACHE_HOME": device.home + "/.cache"]) { $1 }
+        }
+        #expect(try convosync(["init", "-r", direct], extraEnv: env(d.a), cwd: d.a.checkout).status == 0)
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
+        let saved = try convosync(["save", "one", "-r", direct], extraEnv: env(d.a), cwd: d.a.checkout)
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let resumed = try convosync(["resume", "-r", proxied], extraEnv: env(d.b), cwd: d.b.checkout)
+        withExtendedLifetime(proxy) {}
+        #expect(resumed.status == 1, "\(resumed.stdout) \(resumed.stderr)")
+        #expect(resumed.stderr.hasPrefix("convosync: "), "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("127.0.0.1:\(proxy.port)") && resumed.stderr.contains("again"), "\(resumed.stderr)")
+        #expect(!resumed.stderr.contains("Error: "), "\(resumed.stderr)")
+        let written = (FileManager.default.enumerator(atPath: d.b.claudeProjects)?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".jsonl") }
+        #expect(written.isEmpty, "\(written)")
     }
 }

@@ -65,7 +65,8 @@ struct DamagedRepositoryTests {
         defer { dir.cleanup() }
         let otherDir = try TemporaryDirectory()
         defer { otherDir.cleanup() }
-        let other = try await makeRepository(LocalBackend(path: otherDir.path))
+        // Cheaper than this repository's key (r = 1), so it is tried first.
+        let other = try await Repository.initialize(backend: LocalBackend(path: otherDir.path), password: "secret", kdf: KDFParameters(n: 1 << 10, r: 1, p: 1))
         let foreign = try await other.keys()[0]
         let bytes = try foreign.1.encoded()
         try await backend.save(Handle(.key, id: KeyID(ObjectID.hash(bytes))), data: bytes)
