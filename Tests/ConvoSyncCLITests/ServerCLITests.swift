@@ -180,20 +180,9 @@ struct ServerCLITests {
         var filler: Int32 = -1
 
         init(port: Int, unreachable: Bool) throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var one: Int32 = 1
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = in_port_t(UInt16(port).bigEndian)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            guard bound == 0, listen(fd, unreachable ? 0 : 64) == 0 else { throw TestFailure("cannot listen on \(port)") }
-            if unreachable {
-                // One connection fills a backlog of 0; later SYNs are dropped.
-                filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            }
+            fd = try LoopbackSocket.listen(port: port, backlog: unreachable ? 0 : 64).fd
+            // One connection fills a backlog of 0; later SYNs are dropped.
+            if unreachable { filler = try LoopbackSocket.connect(port: port) }
         }
 
         deinit {
@@ -245,33 +234,14 @@ struct ServerCLITests {
         let listener: Int32
         let port: Int
 
-        static func connect(_ port: Int) -> Int32 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = in_port_t(UInt16(port).bigEndian)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            return fd
-        }
-
         init(upstream: Int, keep: Int) throws {
-            let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var size = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let ok = withUnsafeMutablePointer(to: &addr) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, size) == 0 && listen(sock, 16) == 0 && getsockname(sock, $0, &size) == 0 }
-            }
-            guard ok else { throw TestFailure("cannot listen") }
-            listener = sock
-            port = Int(UInt16(bigEndian: addr.sin_port))
+            let (sock, port) = try LoopbackSocket.listen()
+            (listener, self.port) = (sock, port)
             Thread.detachNewThread {
                 while true {
                     let client = accept(sock, nil, nil)
                     if client < 0 { return }
-                    let server = Self.connect(upstream)
+                    guard let server = try? LoopbackSocket.connect(port: upstream) else { close(client); continue }
                     let resuming = NSLock()
                     nonisolated(unsafe) var resumeSent = false
                     Thread.detachNewThread {

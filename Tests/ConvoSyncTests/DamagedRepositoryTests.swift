@@ -57,19 +57,23 @@ struct DamagedRepositoryTests {
         } throws: { ($0 as? ConvoSyncError)?.code == .noRepository }
     }
 
+    /// Adds the key file of another repository with the same password. Its parameters are
+    /// cheaper than this repository's key (r = 1), so open tries it first.
+    static func plantForeignKey(in backend: any Backend) async throws {
+        let otherDir = try TemporaryDirectory()
+        defer { otherDir.cleanup() }
+        let other = try await Repository.initialize(backend: LocalBackend(path: otherDir.path), password: "secret", kdf: KDFParameters(n: 1 << 10, r: 1, p: 1))
+        let bytes = try await other.keys()[0].1.encoded()
+        try await backend.save(Handle(.key, id: KeyID(ObjectID.hash(bytes))), data: bytes)
+    }
+
     /// A key of another repository with the same password unlocks, but its master key does not
     /// open this config: open must go on to the key that does.
     @Test("open goes on past a key that unlocks but does not open the config")
     func foreignKeyFirst() async throws {
         let (dir, backend, _) = try await Self.populated()
         defer { dir.cleanup() }
-        let otherDir = try TemporaryDirectory()
-        defer { otherDir.cleanup() }
-        // Cheaper than this repository's key (r = 1), so it is tried first.
-        let other = try await Repository.initialize(backend: LocalBackend(path: otherDir.path), password: "secret", kdf: KDFParameters(n: 1 << 10, r: 1, p: 1))
-        let foreign = try await other.keys()[0]
-        let bytes = try foreign.1.encoded()
-        try await backend.save(Handle(.key, id: KeyID(ObjectID.hash(bytes))), data: bytes)
+        try await Self.plantForeignKey(in: backend)
         #expect(try await backend.list(.key).count == 2)
         let repo = try await Repository.open(backend: backend, password: "secret")
         #expect(try await repo.snapshots().count == 1)
@@ -79,12 +83,7 @@ struct DamagedRepositoryTests {
     func onlyForeignKey() async throws {
         let (dir, backend, repo) = try await Self.populated()
         defer { dir.cleanup() }
-        let otherDir = try TemporaryDirectory()
-        defer { otherDir.cleanup() }
-        let other = try await makeRepository(LocalBackend(path: otherDir.path))
-        let foreign = try await other.keys()[0]
-        let bytes = try foreign.1.encoded()
-        try await backend.save(Handle(.key, id: KeyID(ObjectID.hash(bytes))), data: bytes)
+        try await Self.plantForeignKey(in: backend)
         try await backend.remove(Handle(.key, id: repo.keyID))
         await #expect {
             _ = try await Repository.open(backend: backend, password: "secret")
