@@ -4,6 +4,7 @@ import HTTPTypes
 import HummingbirdWSClient
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOWebSocket
 
 /// "A session was saved", as the server's WebSocket sends it (Format/API.md §Events).
@@ -34,6 +35,10 @@ public enum EventStream {
         }
         var headers = HTTPFields()
         headers[.authorization] = authorization
+        // The WebSocket client has a connect timeout of its own (10 s): one plain request with
+        // this process's timeouts first, so an unreachable server is told as quickly as by every
+        // other command (NetworkTimeouts).
+        _ = try await repository.send(.GET, origin + "/healthz", what: "follow events")
         let wsURL = (origin.hasPrefix("https") ? "wss" : "ws") + origin.drop(while: { $0 != ":" }) + "/api/v1/account/events"
         var logger = Logger(label: "convosync.events")
         logger.logLevel = .error

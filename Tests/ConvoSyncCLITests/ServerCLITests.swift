@@ -221,6 +221,27 @@ struct ServerCLITests {
         #expect(seconds < 45, "\(kind): the fallback took \(Int(seconds)) s")
     }
 
+    @Test("every command that talks to a server gives up on an unreachable one within the connect timeout", arguments: [
+        ["watch"], ["sessions"], ["resume"], ["snapshots"], ["login", "--user", "alice"],
+    ])
+    func unreachableServer(_ command: [String]) throws {
+        let (probe, port) = try LoopbackSocket.listen()
+        close(probe)
+        let dead = try DeadServer(port: port, unreachable: true)
+        let url = "http://alice:alice-password@127.0.0.1:\(port)"
+        let args = command.first == "login" ? command + [url] : command + ["-r", "rest:\(url)/alice/r/"]
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let start = Date()
+        let result = try convosync(args, extraEnv: ["HOME": dir.path, "XDG_CACHE_HOME": dir.path + "/cache", "XDG_CONFIG_HOME": dir.path + "/config",
+                                                    "CONVOSYNC_SERVER_PASSWORD": "alice-password", "CONVOSYNC_CONNECT_TIMEOUT": "2"], cwd: dir.path)
+        let seconds = Date().timeIntervalSince(start)
+        withExtendedLifetime(dead) {}
+        #expect(result.status != 0)
+        #expect(result.stderr.hasPrefix("convosync: ") && result.stderr.contains("no connection within 2 s"), "\(command): \(result.stderr)")
+        #expect(seconds < 20, "\(command) took \(Int(seconds)) s")
+    }
+
     @Test("a timeout setting that is not a number of seconds is refused with the variable named")
     func badTimeoutSetting() throws {
         let result = try convosync(["snapshots", "-r", "rest:http://127.0.0.1:9/u/r/"], extraEnv: ["CONVOSYNC_READ_TIMEOUT": "soon"])
