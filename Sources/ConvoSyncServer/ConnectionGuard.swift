@@ -29,6 +29,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var timer: Scheduled<Void>?
     /// A response has started and not ended: no 400 can be sent now.
     private var answering = false
+    /// Request heads received whose responses have not ended (more than one when pipelined):
+    /// the idle timer runs only while this is 0.
+    private var inFlight = 0
     /// The connection was upgraded (101): nothing passing by is HTTP any more.
     private var upgraded = false
     /// Set by ``refuseUpgrade(on:status:message:)``: the answer to send instead of the empty 400
@@ -79,7 +82,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !upgraded, case .head = unwrapInboundIn(data) { disarm() }
+        if !upgraded, case .head = unwrapInboundIn(data) {
+            inFlight += 1
+            disarm()
+        }
         context.fireChannelRead(data)
     }
 
@@ -112,7 +118,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                     context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
                 }
                 answering = false
-                arm(context, idleTimeout)
+                inFlight = max(0, inFlight - 1)
+                if inFlight == 0 { arm(context, idleTimeout) }
             default:
                 break
             }
