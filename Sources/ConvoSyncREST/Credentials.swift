@@ -96,7 +96,7 @@ public struct AccountClient: Sendable {
             let bytes = try await response.body.collect(upTo: 16 << 20)
             return (Int(response.status.code), Array(buffer: bytes))
         } catch {
-            throw StorageError(.unavailable, "cannot reach \(origin): \(NetworkTimeouts.explain(error, client: client))")
+            throw StorageError(.unavailable, "cannot reach \(origin): \(NetworkTimeouts.explain(error))")
         }
     }
 

@@ -60,12 +60,8 @@ public struct NetworkTimeouts: Sendable, Equatable {
     /// The process's client, with ``current``.
     public static let client: HTTPClient = current.makeClient()
 
-    /// How long failed attempts to reach a server are retried: within one connect timeout, so
-    /// a refused connection gets its quick retries and an unreachable server none.
-    static func retryBudget(_ client: HTTPClient) -> TimeAmount { current.connect }
-
     /// An AsyncHTTPClient error in words a user can act on.
-    static func explain(_ error: any Error, client: HTTPClient) -> String {
+    static func explain(_ error: any Error) -> String {
         guard let error = error as? HTTPClientError else { return "\(error)" }
         let seconds = { (t: TimeAmount) in String(format: "%g", Double(t.nanoseconds) / 1e9) }
         switch error {

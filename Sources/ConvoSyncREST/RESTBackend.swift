@@ -88,7 +88,9 @@ public struct RESTBackend: Backend {
             let retry: Bool
             switch result {
             case .success(let reply): retry = reply.status.code >= 500 && reply.status.code != 507
-            case .failure: retry = NIODeadline.now() - start < NetworkTimeouts.retryBudget(client)
+            // Failures to reach the server are retried only within one connect timeout: a
+            // refused connection gets its quick retries, an unreachable server none.
+            case .failure: retry = NIODeadline.now() - start < NetworkTimeouts.current.connect
             }
             if retry && attempt < 3 {
                 attempt += 1
@@ -98,7 +100,7 @@ public struct RESTBackend: Backend {
             switch result {
             case .success(let reply): return reply
             case .failure(let error):
-                throw StorageError(.unavailable, "\(what): cannot reach \(location): \(NetworkTimeouts.explain(error, client: client))")
+                throw StorageError(.unavailable, "\(what): cannot reach \(location): \(NetworkTimeouts.explain(error))")
             }
         }
     }
@@ -113,7 +115,7 @@ public struct RESTBackend: Backend {
         do {
             return try await client.execute(request, timeout: NetworkTimeouts.deadline)
         } catch {
-            throw StorageError(.unavailable, "\(what): cannot reach \(location): \(NetworkTimeouts.explain(error, client: client))")
+            throw StorageError(.unavailable, "\(what): cannot reach \(location): \(NetworkTimeouts.explain(error))")
         }
     }
 

@@ -118,7 +118,7 @@ public struct SessionMirror: Sendable {
         } catch {
             // The connection broke or went silent mid-bundle (the server died, the network
             // dropped): files received whole are kept (checked, content-addressed), nothing else.
-            throw StorageError(.unavailable, "resume: the download from \(remote.location) broke off (\(NetworkTimeouts.explain(error, client: remote.client))); nothing was changed here. Run the command again when the server is reachable")
+            throw StorageError(.unavailable, "resume: the download from \(remote.location) broke off (\(NetworkTimeouts.explain(error))); nothing was changed here. Run the command again when the server is reachable")
         }
         markComplete(session)
         return received

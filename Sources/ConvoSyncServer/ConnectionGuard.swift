@@ -13,8 +13,11 @@ import NIOHTTP1
 ///   decoder's limits (size or count) get `431 Request Header Fields Too Large`; then the
 ///   connection closes;
 /// - a connection that has not sent a complete request head within `headerTimeout` of opening,
-///   or of the end of its previous answer (`idleTimeout`), is closed. Slow bodies and silent
-///   connections mid-request are Hummingbird's idle timeout (`HTTP1Channel.Configuration`).
+///   or within `idleTimeout` of the end of its previous answer, is closed; so is one that
+///   goes silent for `idleTimeout` while sending a request body. (Hummingbird's own idle
+///   timeout is not used: it is added only once a connection's first request has been
+///   looked at for a WebSocket upgrade, and under load it could fire while that request was
+///   still being answered, leaving the connection open and the request unanswered.)
 ///
 /// It sits right after the HTTP request decoder (whose errors it sees) and before
 /// Hummingbird's handlers; once a connection is upgraded to a WebSocket it steps aside.
@@ -27,10 +30,15 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     let headerTimeout: TimeAmount
     let idleTimeout: TimeAmount
     private var timer: Scheduled<Void>?
+    /// The timer closes the connection once `limit` has passed since `lastRead`: reads of a
+    /// request body move `lastRead`; while a request head is awaited nothing does, so the head
+    /// must arrive whole within the limit.
+    private var limit: TimeAmount = .seconds(10)
+    private var lastRead = NIODeadline.now()
     /// A response has started and not ended: no 400 can be sent now.
     private var answering = false
     /// Request heads received whose responses have not ended (more than one when pipelined):
-    /// the idle timer runs only while this is 0.
+    /// the wait for a next request head starts only when this is back to 0.
     private var inFlight = 0
     /// The connection was upgraded (101): nothing passing by is HTTP any more.
     private var upgraded = false
@@ -68,11 +76,19 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func arm(_ context: ChannelHandlerContext, _ after: TimeAmount) {
-        disarm()
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: after) {
-            // No complete request head in time: a slow or idle client; close without answering.
-            loopBound.value.close(promise: nil)
+        (limit, lastRead) = (after, .now())
+        schedule(context, at: lastRead + after)
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+        timer?.cancel()
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = loopBound.value
+            let due = handler.lastRead + handler.limit
+            guard due <= .now() else { return handler.schedule(context, at: due) }
+            // No request head in time, or a body that stopped: close without answering.
+            context.close(promise: nil)
         }
     }
 
@@ -82,22 +98,30 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !upgraded, case .head = unwrapInboundIn(data) {
-            inFlight += 1
-            disarm()
+        if !upgraded {
+            switch unwrapInboundIn(data) {
+            case .head:
+                inFlight += 1
+                arm(context, idleTimeout)  // the body, if any, must keep coming
+            case .body:
+                lastRead = .now()
+            case .end:
+                disarm()  // the server's turn: no limit while it answers
+            }
         }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if !upgraded {
-            switch unwrapOutboundIn(data) {
-            case .head(let head) where head.status == .switchingProtocols:
-                upgraded = true
-                disarm()
-            case .head(let head) where head.status == .badRequest && refusal != nil:
-                // Hummingbird's answer to a refused upgrade: say why instead.
-                let (status, message, extra) = refusal!
+        guard !upgraded else { return context.write(data, promise: promise) }
+        switch unwrapOutboundIn(data) {
+        case .head(let head) where head.status == .switchingProtocols:
+            upgraded = true
+            disarm()
+        case .head(let head) where head.status == .badRequest:
+            answering = true
+            if let (status, message, extra) = refusal {
+                // Hummingbird's empty 400 for a refused upgrade: say why instead.
                 refusal = nil
                 var body = context.channel.allocator.buffer(capacity: message.utf8.count + 1)
                 body.writeString(message + "\n")
@@ -107,22 +131,20 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 headers.replaceOrAdd(name: "X-ConvoSync-API", value: "1")
                 for (name, value) in extra { headers.replaceOrAdd(name: name, value: value) }
                 refusalBody = body
-                answering = true
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: promise)
-                return
-            case .head(let head) where head.status.code >= 200:
-                answering = true
-            case .end:
-                if let body = refusalBody {
-                    refusalBody = nil
-                    context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-                }
-                answering = false
-                inFlight = max(0, inFlight - 1)
-                if inFlight == 0 { arm(context, idleTimeout) }
-            default:
-                break
+                return context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: promise)
             }
+        case .head(let head) where head.status.code >= 200:
+            answering = true
+        case .end:
+            if let body = refusalBody {
+                refusalBody = nil
+                context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            }
+            answering = false
+            inFlight = max(0, inFlight - 1)
+            if inFlight == 0 { arm(context, idleTimeout) }
+        default:
+            break
         }
         context.write(data, promise: promise)
     }

@@ -121,7 +121,7 @@ public enum ConvoSyncServer {
         // decoder, and TLS outside it when configured.
         let (headerTimeout, idleTimeout) = (configuration.headerTimeout, configuration.idleTimeout)
         let server = HTTPServerBuilder { [tls] httpResponder in
-            var http1 = HTTP1Channel.Configuration(idleTimeout: idleTimeout)
+            var http1 = HTTP1Channel.Configuration(idleTimeout: nil)  // ConnectionGuard's instead
             http1.httpDecoder = .init(maxHeaderFieldSize: 64 << 10, maxHeaderListSize: 64 << 10, maxHeaderFieldCount: 100)
             let channel = GuardedChannel(
                 inner: HTTP1WebSocketUpgradeChannel(responder: httpResponder, configuration: .init(http1: http1)) { request, channel, _ in

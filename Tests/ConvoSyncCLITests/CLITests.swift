@@ -4,63 +4,63 @@ import Testing
 
 
 /// Runs the built `convosync` binary with a cheap KDF.
-func convosync(_ args: [String], password: String = "pw", extraEnv: [String: String] = [:], cwd: String? = nil) throws -> RunResult {
+func convosync(_ args: [String], password: String = "pw", extraEnv: [String: String] = [:], cwd: String? = nil) async throws -> RunResult {
     var env = ProcessInfo.processInfo.environment
     env["CONVOSYNC_PASSWORD"] = password
     env["CONVOSYNC_SCRYPT_N"] = "1024"
     env.removeValue(forKey: "CONVOSYNC_REPOSITORY")
     for (k, v) in extraEnv { env[k] = v }
-    return try runProgram(Paths.binary, args, environment: env, cwd: cwd)
+    return try await runProgramOffPool(Paths.binary, args, environment: env, cwd: cwd)
 }
 
 @Suite("convosync CLI", .serialized)
 struct CLITests {
     @Test("init, backup, snapshots --json, ls, diff, stats and restore work end to end")
-    func endToEnd() throws {
+    func endToEnd() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let repo = dir.path + "/repo", cache = dir.path + "/cache"
         let src = dir.url.appendingPathComponent("src")
         try FileManager.default.createDirectory(at: src, withIntermediateDirectories: true)
         try Data(try generateSession(messages: 100)).write(to: src.appendingPathComponent("s.jsonl"))
-        #expect(try convosync(["init", "-r", repo]).status == 0)
-        let b1 = try convosync(["backup", "-r", repo, "--cache-dir", cache, src.path, "--json"])
+        #expect(try await convosync(["init", "-r", repo]).status == 0)
+        let b1 = try await convosync(["backup", "-r", repo, "--cache-dir", cache, src.path, "--json"])
         #expect(b1.status == 0, "\(b1.stderr)")
         try Data(try generateSession(messages: 150)).write(to: src.appendingPathComponent("s.jsonl"))
-        let b2 = try convosync(["backup", "-r", repo, "--cache-dir", cache, src.path, "--tag", "t1", "--compression", "zstd:5"])
+        let b2 = try await convosync(["backup", "-r", repo, "--cache-dir", cache, src.path, "--tag", "t1", "--compression", "zstd:5"])
         #expect(b2.status == 0)
-        let list = try convosync(["snapshots", "-r", repo, "--json"])
+        let list = try await convosync(["snapshots", "-r", repo, "--json"])
         let json = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]
         #expect(json?.count == 2)
         let ids = json?.compactMap { $0["id"] as? String } ?? []
-        let diff = try convosync(["diff", "-r", repo, String(ids[0].prefix(8)), "latest"])
+        let diff = try await convosync(["diff", "-r", repo, String(ids[0].prefix(8)), "latest"])
         #expect(diff.stdout.contains("100 -> 150 messages"), "\(diff.stdout)")
-        #expect(try convosync(["ls", "-r", repo, "latest"]).stdout.contains("src/s.jsonl"))
-        #expect(try convosync(["stats", "-r", repo, "--json"]).stdout.contains("\"snapshots\" : 2"))
-        #expect(try convosync(["cat", "-r", repo, "config"]).stdout.contains("chunker"))
+        #expect(try await convosync(["ls", "-r", repo, "latest"]).stdout.contains("src/s.jsonl"))
+        #expect(try await convosync(["stats", "-r", repo, "--json"]).stdout.contains("\"snapshots\" : 2"))
+        #expect(try await convosync(["cat", "-r", repo, "config"]).stdout.contains("chunker"))
         let out = dir.path + "/out"
-        #expect(try convosync(["restore", "-r", repo, "latest", "--target", out]).status == 0)
+        #expect(try await convosync(["restore", "-r", repo, "latest", "--target", out]).status == 0)
         #expect(FileManager.default.contentsEqual(atPath: out + "/src/s.jsonl", andPath: src.path + "/s.jsonl"))
     }
 
     @Test("missing repository exits 10, wrong password exits 12, bad usage exits 64")
-    func exitCodes() throws {
+    func exitCodes() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
-        let missing = try convosync(["snapshots", "-r", dir.path + "/nothing"])
+        let missing = try await convosync(["snapshots", "-r", dir.path + "/nothing"])
         #expect(missing.status == 10)
         #expect(missing.stderr.contains("convosync init"))
-        #expect(try convosync(["init", "-r", dir.path + "/r"]).status == 0)
-        let wrong = try convosync(["snapshots", "-r", dir.path + "/r"], password: "wrong")
+        #expect(try await convosync(["init", "-r", dir.path + "/r"]).status == 0)
+        let wrong = try await convosync(["snapshots", "-r", dir.path + "/r"], password: "wrong")
         #expect(wrong.status == 12)
         #expect(wrong.stderr.split(separator: "\n").count == 1, "one-line error: \(wrong.stderr)")
-        #expect(try convosync(["backup", "-r", dir.path + "/r", "/x", "--compression", "lz4"]).status == 64)
-        #expect(try convosync(["init", "-r", dir.path + "/r"]).status == 1)
-        #expect(try convosync(["restore", "-r", dir.path + "/r", "deadbeef", "--target", dir.path + "/o"]).status == 1)
+        #expect(try await convosync(["backup", "-r", dir.path + "/r", "/x", "--compression", "lz4"]).status == 64)
+        #expect(try await convosync(["init", "-r", dir.path + "/r"]).status == 1)
+        #expect(try await convosync(["restore", "-r", dir.path + "/r", "deadbeef", "--target", dir.path + "/o"]).status == 1)
     }
 
     @Test("a backup killed midway leaves no partial file and the next backup works")
-    func killedBackup() throws {
+    func killedBackup() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let repo = dir.path + "/repo"
@@ -68,7 +68,7 @@ struct CLITests {
         try FileManager.default.createDirectory(at: src, withIntermediateDirectories: true)
         var rng = SplitMix64(seed: 42)
         for i in 0..<6 { try Data(rng.bytes(6 << 20)).write(to: src.appendingPathComponent("f\(i).bin")) }
-        #expect(try convosync(["init", "-r", repo]).status == 0)
+        #expect(try await convosync(["init", "-r", repo]).status == 0)
         let p = Process()
         p.executableURL = Paths.binary
         p.arguments = ["backup", "-r", repo, src.path, "--compression", "gzip:9", "-q"]
@@ -78,12 +78,12 @@ struct CLITests {
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         // Every file a listing shows is complete: its name is the SHA-256 of its bytes.
-        let check = try convosync(["snapshots", "-r", repo, "--json"])
+        let check = try await convosync(["snapshots", "-r", repo, "--json"])
         #expect(check.status == 0)
-        let again = try convosync(["backup", "-r", repo, src.path, "-q"])
+        let again = try await convosync(["backup", "-r", repo, src.path, "-q"])
         #expect(again.status == 0, "\(again.stderr)")
         let out = dir.path + "/out"
-        #expect(try convosync(["restore", "-r", repo, "latest", "--target", out]).status == 0)
+        #expect(try await convosync(["restore", "-r", repo, "latest", "--target", out]).status == 0)
         for i in 0..<6 {
             #expect(FileManager.default.contentsEqual(atPath: "\(out)/src/f\(i).bin", andPath: src.path + "/f\(i).bin"))
         }
@@ -92,8 +92,8 @@ struct CLITests {
     /// Every "run 'convosync X'" a message or help text gives names a command that exists
     /// (messages once promised 'convosync check', which is not built yet).
     @Test("every command that a message tells the user to run exists")
-    func promisedCommandsExist() throws {
-        let help = try convosync(["--help"])
+    func promisedCommandsExist() async throws {
+        let help = try await convosync(["--help"])
         let section = help.stdout.components(separatedBy: "SUBCOMMANDS:").last ?? ""
         let commands = Set(section.split(separator: "\n").compactMap { line in line.wholeMatch(of: /\ \ ([a-z][a-z-]*)\s.*/).map { String($0.1) } })
         #expect(commands.isSuperset(of: ["save", "resume", "init", "snapshots"]), "\(help.stdout)")

@@ -67,8 +67,8 @@ struct ServerCLITests {
                 "CONVOSYNC_SERVER_PASSWORD": "alice-password",
             ]) { $1 }
         }
-        func run(_ device: TwoDevices.Device, _ args: [String]) throws -> RunResult {
-            try convosync(args + ["-r", repo], extraEnv: env(device), cwd: device.checkout)
+        func run(_ device: TwoDevices.Device, _ args: [String]) async throws -> RunResult {
+            try await convosync(args + ["-r", repo], extraEnv: env(device), cwd: device.checkout)
         }
         /// Starts a command and returns the process, its stdout being collected into a file.
         func start(_ device: TwoDevices.Device, _ args: [String]) throws -> (Process, String) {
@@ -88,8 +88,9 @@ struct ServerCLITests {
             try p.run()
             return (p, out)
         }
-        func wait(_ p: Process, seconds: Double) -> Bool {
-            for _ in 0..<Int(seconds * 20) where p.isRunning { usleep(50_000) }
+        func wait(_ p: Process, seconds: Double) async -> Bool {
+            // Polls without holding one of the cooperative threads the test servers run on.
+            for _ in 0..<Int(seconds * 20) where p.isRunning { try? await Task.sleep(nanoseconds: 50_000_000) }
             if p.isRunning { p.terminate(); return false }
             return true
         }
@@ -97,12 +98,12 @@ struct ServerCLITests {
         // Login stores a token (0600); a wrong password is refused with exit 1.
         var wrong = env(d.a)
         wrong["CONVOSYNC_SERVER_PASSWORD"] = "not-the-password"
-        let refused = try convosync(["login", server.url, "--user", "alice"], extraEnv: wrong)
+        let refused = try await convosync(["login", server.url, "--user", "alice"], extraEnv: wrong)
         #expect(refused.status == 1 && refused.stderr.contains("login refused"), "\(refused.stderr)")
         for device in [d.a, d.b] {
             // The laptop may manage devices (maintenance); the phone is append-only.
             let scope = device.name == "laptop" ? ["--scope", "read,append,maintenance"] : []
-            let login = try run(device, ["login", server.url, "--user", "alice", "--device", device.name] + scope)
+            let login = try await run(device, ["login", server.url, "--user", "alice", "--device", device.name] + scope)
             #expect(login.status == 0 && login.stdout.contains("logged in"), "\(login.stderr)")
             let credentials = device.home + "/.config/convosync/credentials.json"
             let mode = (try FileManager.default.attributesOfItem(atPath: credentials)[.posixPermissions] as? NSNumber)?.intValue
@@ -111,20 +112,20 @@ struct ServerCLITests {
         }
 
         // A saves; B watches; B resumes through the session API; A saves +20: B is told.
-        #expect(try run(d.a, ["init"]).status == 0)
+        #expect(try await run(d.a, ["init"]).status == 0)
         let aPath = try d.placeClaudeSession(on: d.a, lines: 0..<100, subagents: false)
-        let first = try run(d.a, ["save", "first"])
+        let first = try await run(d.a, ["save", "first"])
         #expect(first.status == 0, "\(first.stderr)")
         let (watch, watchOut) = try start(d.b, ["watch", "--json", "--count", "1"])
-        let resumed = try run(d.b, ["resume", "--json"])
+        let resumed = try await run(d.b, ["resume", "--json"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let bPath = try #require(((try? JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8))) as? [String: Any])?["transcript"] as? String)
         try await Task.sleep(nanoseconds: 500_000_000)
         try d.append(lines: 100..<120, to: aPath, on: d.a)
-        let second = try run(d.a, ["save", "second", "--json"])
+        let second = try await run(d.a, ["save", "second", "--json"])
         #expect(second.status == 0, "\(second.stderr)")
         let secondSession = ((try? JSONSerialization.jsonObject(with: Data(second.stdout.utf8))) as? [String: Any])?["session"] as? String
-        #expect(wait(watch, seconds: 20) && watch.terminationStatus == 0)
+        #expect(await wait(watch, seconds: 20) && watch.terminationStatus == 0)
         let event = (try? String(contentsOfFile: watchOut, encoding: .utf8)) ?? ""
         #expect(event.contains("session.saved") && secondSession.map { event.contains($0) } == true, "\(event)")
 
@@ -132,34 +133,34 @@ struct ServerCLITests {
         let (waiting, waitOut) = try start(d.b, ["resume", "--wait", "--timeout", "30", "--json"])
         try await Task.sleep(nanoseconds: 1_500_000_000)
         #expect(waiting.isRunning, "resume --wait is waiting")
-        let again = try run(d.b, ["resume"])  // B catches up with the second save first
+        let again = try await run(d.b, ["resume"])  // B catches up with the second save first
         #expect(again.status == 0, "\(again.stderr)")
         try d.append(lines: 120..<130, to: aPath, on: d.a)
-        #expect(try run(d.a, ["save", "third"]).status == 0)
-        #expect(wait(waiting, seconds: 30) && waiting.terminationStatus == 0, "\((try? String(contentsOfFile: waitOut, encoding: .utf8)) ?? "")")
+        #expect(try await run(d.a, ["save", "third"]).status == 0)
+        #expect(await wait(waiting, seconds: 30) && waiting.terminationStatus == 0, "\((try? String(contentsOfFile: waitOut, encoding: .utf8)) ?? "")")
         #expect(try d.read(bPath).split(separator: UInt8(ascii: "\n")).count == 130)
-        let timedOut = try run(d.b, ["resume", "--wait", "--timeout", "1"])
+        let timedOut = try await run(d.b, ["resume", "--wait", "--timeout", "1"])
         #expect(timedOut.status == 1 && timedOut.stderr.contains("no session was saved within 1 s"), "\(timedOut.stderr)")
 
         // Devices: both listed; A revokes B; B is refused and told to log in again.
-        let listed = try run(d.a, ["devices", "list", "--json"])
+        let listed = try await run(d.a, ["devices", "list", "--json"])
         let devices = (try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8))) as? [[String: Any]] ?? []
         #expect(devices.count == 2 && devices.contains { $0["current"] as? Bool == true && $0["name"] as? String == "laptop" }, "\(listed.stdout)")
         let phone = try #require(devices.first { $0["name"] as? String == "phone" }?["id"] as? String)
-        #expect(try run(d.a, ["devices", "revoke", phone]).status == 0)
-        let revoked = try run(d.b, ["resume"])
+        #expect(try await run(d.a, ["devices", "revoke", phone]).status == 0)
+        let revoked = try await run(d.b, ["resume"])
         #expect(revoked.status != 0 && revoked.stderr.contains("revoked"), "\(revoked.stderr)")
 
         // Logout: A's token is revoked on the server and forgotten here.
-        #expect(try run(d.a, ["logout"]).status == 0)
-        let afterLogout = try run(d.a, ["devices", "list"])
+        #expect(try await run(d.a, ["logout"]).status == 0)
+        let afterLogout = try await run(d.a, ["devices", "list"])
         #expect(afterLogout.status == 1 && afterLogout.stderr.contains("not logged in"), "\(afterLogout.stderr)")
         let audit = try ServerProcess.run(["audit", "--data-dir", server.dir, "--json"])
         #expect(audit.status == 0 && audit.stdout.contains("device-revoked") && !audit.stdout.contains("alice-password"))
     }
 
     @Test("serve with STORAGE_BACKEND=s3 and a setting missing, or an unknown backend, stops at once with a message")
-    func storageSettings() throws {
+    func storageSettings() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let missing = try ServerProcess.run(["serve", "--data-dir", dir.path, "--listen", "127.0.0.1:0"], env: ["STORAGE_BACKEND": "s3", "S3_BUCKET": "b"])
@@ -200,19 +201,19 @@ struct ServerCLITests {
         let server = try ServerProcess(dir: d.temp.path + "/server", users: ["alice": "alice-password"])
         let repo = "rest:" + server.url.replacingOccurrences(of: "http://", with: "http://alice:alice-password@") + "/alice/cli/"
         let env = ["XDG_CONFIG_HOME": d.a.home + "/.config", "XDG_CACHE_HOME": d.a.home + "/.cache"]
-        func run(_ args: [String]) throws -> RunResult {
-            try convosync(args + ["-r", repo], extraEnv: d.a.environment.merging(env) { $1 }, cwd: d.a.checkout)
+        func run(_ args: [String]) async throws -> RunResult {
+            try await convosync(args + ["-r", repo], extraEnv: d.a.environment.merging(env) { $1 }, cwd: d.a.checkout)
         }
-        #expect(try run(["init"]).status == 0)
+        #expect(try await run(["init"]).status == 0)
         let path = try d.placeClaudeSession(on: d.a, lines: 0..<50, subagents: false)
-        let first = try run(["save", "online"])
+        let first = try await run(["save", "online"])
         #expect(first.status == 0, "\(first.stderr)")
         server.stop()
         let port = try #require(Int(server.url.split(separator: ":").last ?? ""))
         let dead = try DeadServer(port: port, unreachable: kind == "unreachable")
         try d.append(lines: 50..<60, to: path, on: d.a)
         let start = Date()
-        let offline = try run(["save", "offline"])
+        let offline = try await run(["save", "offline"])
         let seconds = Date().timeIntervalSince(start)
         withExtendedLifetime(dead) {}
         #expect(offline.status == 0, "\(offline.stderr)")
@@ -224,7 +225,7 @@ struct ServerCLITests {
     @Test("every command that talks to a server gives up on an unreachable one within the connect timeout", arguments: [
         ["watch"], ["sessions"], ["resume"], ["snapshots"], ["login", "--user", "alice"],
     ])
-    func unreachableServer(_ command: [String]) throws {
+    func unreachableServer(_ command: [String]) async throws {
         let (probe, port) = try LoopbackSocket.listen()
         close(probe)
         let dead = try DeadServer(port: port, unreachable: true)
@@ -233,7 +234,7 @@ struct ServerCLITests {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let start = Date()
-        let result = try convosync(args, extraEnv: ["HOME": dir.path, "XDG_CACHE_HOME": dir.path + "/cache", "XDG_CONFIG_HOME": dir.path + "/config",
+        let result = try await convosync(args, extraEnv: ["HOME": dir.path, "XDG_CACHE_HOME": dir.path + "/cache", "XDG_CONFIG_HOME": dir.path + "/config",
                                                     "CONVOSYNC_SERVER_PASSWORD": "alice-password", "CONVOSYNC_CONNECT_TIMEOUT": "2"], cwd: dir.path)
         let seconds = Date().timeIntervalSince(start)
         withExtendedLifetime(dead) {}
@@ -243,8 +244,8 @@ struct ServerCLITests {
     }
 
     @Test("a timeout setting that is not a number of seconds is refused with the variable named")
-    func badTimeoutSetting() throws {
-        let result = try convosync(["snapshots", "-r", "rest:http://127.0.0.1:9/u/r/"], extraEnv: ["CONVOSYNC_READ_TIMEOUT": "soon"])
+    func badTimeoutSetting() async throws {
+        let result = try await convosync(["snapshots", "-r", "rest:http://127.0.0.1:9/u/r/"], extraEnv: ["CONVOSYNC_READ_TIMEOUT": "soon"])
         #expect(result.status == 1 && result.stderr.contains("CONVOSYNC_READ_TIMEOUT must be a number of seconds"), "\(result.stderr)")
     }
 
@@ -310,11 +311,11 @@ struct ServerCLITests {
         func env(_ device: TwoDevices.Device) -> [String: String] {
             device.environment.merging(["XDG_CONFIG_HOME": device.home + "/.config", "XDG_CACHE_HOME": device.home + "/.cache"]) { $1 }
         }
-        #expect(try convosync(["init", "-r", direct], extraEnv: env(d.a), cwd: d.a.checkout).status == 0)
+        #expect(try await convosync(["init", "-r", direct], extraEnv: env(d.a), cwd: d.a.checkout).status == 0)
         _ = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
-        let saved = try convosync(["save", "one", "-r", direct], extraEnv: env(d.a), cwd: d.a.checkout)
+        let saved = try await convosync(["save", "one", "-r", direct], extraEnv: env(d.a), cwd: d.a.checkout)
         #expect(saved.status == 0, "\(saved.stderr)")
-        let resumed = try convosync(["resume", "-r", proxied], extraEnv: env(d.b), cwd: d.b.checkout)
+        let resumed = try await convosync(["resume", "-r", proxied], extraEnv: env(d.b), cwd: d.b.checkout)
         withExtendedLifetime(proxy) {}
         #expect(resumed.status == 1, "\(resumed.stdout) \(resumed.stderr)")
         #expect(resumed.stderr.hasPrefix("convosync: "), "\(resumed.stderr)")
