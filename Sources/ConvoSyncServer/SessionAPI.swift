@@ -92,7 +92,7 @@ extension RESTResponder {
 
     static func head(_ handle: Handle, in store: RepositoryStore) async throws -> Head? {
         guard let data = try await store.get(handle), data.count == 64 else { return nil }
-        return Head(handle: handle, version: Int(handle.name.suffix(10)) ?? 0, target: String(decoding: data, as: UTF8.self))
+        return Head(handle: handle, version: handle.refVersion ?? 0, target: String(decoding: data, as: UTF8.self))
     }
 
     /// `GET sessions`: what a device needs to choose a session, in one answer: the config, the
@@ -103,14 +103,14 @@ extension RESTResponder {
         }
         var newest: [String: Handle] = [:]
         for file in try await store.list(.ref) {
-            let ref = String(file.handle.name.prefix(64))
+            guard let ref = file.handle.ref else { continue }
             if let known = newest[ref], known.name >= file.handle.name { continue }
             newest[ref] = file.handle
         }
         var heads: [[String: Any]] = []
-        for handle in newest.values.sorted(by: { $0.name < $1.name }) {
+        for (ref, handle) in newest.sorted(by: { $0.value.name < $1.value.name }) {
             guard let head = try await Self.head(handle, in: store), let sessionHandle = try? Handle(.session, name: head.target) else { continue }
-            var entry: [String: Any] = ["ref": String(handle.name.prefix(64)), "version": head.version, "session": head.target]
+            var entry: [String: Any] = ["ref": ref, "version": head.version, "session": head.target]
             if let data = try await encoded(sessionHandle) { entry["data"] = data }
             heads.append(entry)
         }
@@ -262,7 +262,7 @@ extension RESTResponder {
                 guard let session = try? Handle(.session, name: target), try await store.size(session) != nil else {
                     throw StoreError(.badRequest, "the ref names session \(target.prefix(12))…, which is neither in the bundle nor stored")
                 }
-                let ref = String(handle.name.prefix(64))
+                guard let ref = handle.ref else { throw StoreError(.badRequest, "\(handle) is not a ref version") }
                 let conversation = try await conversationBytes(ref, store: store) + storedBytes
                 if let limit = configuration.maxConversationSize, conversation > limit {
                     throw StoreError(.tooLarge, "the conversation would hold \(conversation) bytes, over this server's MAX_CONVERSATION_SIZE of \(limit); start a new conversation (the files of this save stay unreferenced until prune)")
@@ -329,7 +329,7 @@ extension RESTResponder {
         metrics.sessionSaves.increment()
         await addConversationBytes(ref, added, store: store)
         await events.publish(user: principal.user, from: principal.device, event: SessionEvent(
-            repository: store.name, ref: ref, version: Int(handle.name.suffix(10)) ?? 0, session: target))
+            repository: store.name, ref: ref, version: handle.refVersion ?? 0, session: target))
         return Self.json(.ok, ["stored": stored, "ref": handle.name])
     }
 }

@@ -115,9 +115,9 @@ public enum Outbox {
         var state = try DeviceState.load(repositoryID: repository.config.id, directory: stateDirectory)
         var byRef: [String: [(Int, String)]] = [:]
         for info in try outbox.list(.ref) {
-            let name = info.handle.name
+            guard let ref = info.handle.ref, let version = info.handle.refVersion else { continue }
             let target = String(decoding: try outbox.load(info.handle, range: nil), as: UTF8.self)
-            byRef[String(name.prefix(64)), default: []].append((Int(name.suffix(10)) ?? 0, target))
+            byRef[ref, default: []].append((version, target))
         }
         for (ref, versions) in byRef {
             var line = ref
@@ -168,11 +168,11 @@ public enum Outbox {
     /// The version of `ref` after `after` that points at `target`, if any.
     private static func version(of target: String, in ref: String, after: Int, remote: any Backend) async throws -> Int? {
         let handles: [Handle]
-        do { handles = try await remote.list(.ref).map(\.handle).filter { $0.name.hasPrefix(ref + "-") } } catch {
+        do { handles = try await remote.list(.ref).map(\.handle).filter { $0.ref == ref } } catch {
             throw ConvoSyncError.wrap(error, file: "refs")
         }
         for handle in handles {
-            guard let v = Int(handle.name.suffix(10)), v > after else { continue }
+            guard let v = handle.refVersion, v > after else { continue }
             let bytes: [UInt8]
             do { bytes = try await remote.load(handle) } catch { throw ConvoSyncError.wrap(error, file: handle.relativePath) }
             if String(decoding: bytes, as: UTF8.self) == target { return v }

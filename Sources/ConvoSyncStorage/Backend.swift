@@ -44,9 +44,16 @@ public struct Handle: Hashable, Sendable, CustomStringConvertible {
         guard type == .ref else { return isValidName(name) }
         let u = Array(name.utf8)
         guard u.count == 75, u[64] == UInt8(ascii: "-") else { return false }
-        // Versions start at 1 (SPEC §25): `…-0000000000` is not a version.
+        // Versions start at 1 (SPEC §18): `…-0000000000` is not a version.
         return isValidName(String(name.prefix(64))) && u[65...].allSatisfy { (48...57).contains($0) } && u[65...].contains { $0 != UInt8(ascii: "0") }
     }
+
+    /// A ref version's ref (its first 64 characters); nil for other types. Every ref name is
+    /// read through this and ``refVersion`` (SPEC §18), never by slicing names elsewhere.
+    public var ref: String? { type == .ref ? String(name.prefix(64)) : nil }
+
+    /// A ref version's number (its last 10 digits, ≥ 1); nil for other types.
+    public var refVersion: Int? { type == .ref ? Int(name.suffix(10)) : nil }
 
     /// The path relative to the repository root.
     public var relativePath: String {

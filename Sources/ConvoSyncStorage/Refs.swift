@@ -36,7 +36,7 @@ extension Backend {
     private func newestVersions(of only: String? = nil) async throws -> [String: Handle] {
         var newest: [String: Handle] = [:]
         for info in try await list(.ref) {
-            let ref = String(info.handle.name.prefix(64))
+            guard let ref = info.handle.ref else { continue }
             if let only, ref != only { continue }
             if let current = newest[ref], current.name >= info.handle.name { continue }
             newest[ref] = info.handle
@@ -63,7 +63,7 @@ extension Backend {
         guard let target = String(validating: bytes, as: UTF8.self), Handle.isValidName(target) else {
             throw StorageError(.io, "\(handle) does not hold a file name")
         }
-        let version = Int(handle.name.suffix(10)) ?? 0  // invariant: the name was validated as 10 digits
-        return RefHead(ref: String(handle.name.prefix(64)), version: version, target: target)
+        guard let ref = handle.ref, let version = handle.refVersion else { throw StorageError(.invalidName, "\(handle) is not a ref version") }
+        return RefHead(ref: ref, version: version, target: target)
     }
 }

@@ -193,6 +193,9 @@ public enum BackendConformance {
         try expect(head?.version == 3, "head version after three advances")
         try await expectError(.conflict, "advancing from a stale version") { try await backend.advanceRef(ref, from: 1, to: t3) }
         try await expect(backend.refHeads().count == 1, "one ref listed")
+        let third = try Handle.ref(ref, version: 3)
+        try expect(third.ref == ref && third.refVersion == 3, "a ref version's handle names its ref and version")
+        try expect(Handle(.pack, id: PackID(ObjectID.hash([1]))).ref == nil, "only ref versions have a ref")
         for bad in [ref, ref + "-1", ref + "-00000000001", ref + "-0000000000", "../" + ref + "-0000000001"] {
             try expect(!Handle.isValidName(bad, type: .ref), "ref name '\(bad)' rejected")
         }
