@@ -19,11 +19,14 @@ public actor Repository {
 
     private var index: MasterIndex?
     /// Index and snapshot files that were skipped because they are damaged, each with what is
-    /// wrong: one damaged file must not block listings and backups. Callers report these.
+    /// wrong: one damaged file must not block listings and backups.
     public private(set) var skipped: [String] = []
+    /// Told of each of them as it is skipped (the CLI warns on stderr).
+    nonisolated let onSkip: (@Sendable (String) -> Void)?
     private var frameCache = FrameCache(capacity: 8)
 
-    init(backend: any Backend, key: MasterKey, config: ConfigFile, keyID: KeyID, cacheDirectory: URL?) {
+    init(backend: any Backend, key: MasterKey, config: ConfigFile, keyID: KeyID, cacheDirectory: URL?, onSkip: (@Sendable (String) -> Void)? = nil) {
+        self.onSkip = onSkip
         self.backend = backend
         self.key = key
         self.config = config
@@ -69,8 +72,10 @@ public actor Repository {
 
     /// Opens a repository, trying every key file with `password`.
     ///
+    /// `onSkip` hears of every damaged index or snapshot file the repository goes on without.
+    ///
     /// - Throws: ``ConvoSyncError`` `.noRepository`, `.wrongPassword`, `.corrupted`.
-    public static func open(backend: any Backend, password: String, cacheDirectory: URL? = nil) async throws -> Repository {
+    public static func open(backend: any Backend, password: String, cacheDirectory: URL? = nil, onSkip: (@Sendable (String) -> Void)? = nil) async throws -> Repository {
         let configBytes: [UInt8]
         do {
             configBytes = try await backend.load(.config)
@@ -122,7 +127,7 @@ public actor Repository {
                 continue
             }
             let keyID = try KeyID(hex: info.handle.name)
-            return Repository(backend: backend, key: masterKey, config: config, keyID: keyID, cacheDirectory: cacheDirectory)
+            return Repository(backend: backend, key: masterKey, config: config, keyID: keyID, cacheDirectory: cacheDirectory, onSkip: onSkip)
         }
         if !configFailures.isEmpty {
             throw ConvoSyncError(.corrupted, "the repository at \(backend.location) cannot be opened: \(configFailures.joined(separator: "; ")). The config file is damaged or belongs to another repository; put the original back (from a copy of the repository)")
@@ -235,7 +240,9 @@ public actor Repository {
     }
 
     private func skip(_ message: String) {
-        if !skipped.contains(message) { skipped.append(message) }
+        guard !skipped.contains(message) else { return }
+        skipped.append(message)
+        onSkip?(message)
     }
 
     /// Forgets the loaded master index, so the next lookup reads index files written by

@@ -74,7 +74,6 @@ struct BackupCommand: AsyncParsableCommand {
         options.progress = { p in bar.update(done: p.bytes, total: p.totalBytes, files: p.files, totalFiles: p.totalFiles) }
         let result = try await Backup(repository: repo, options: options).run()
         bar.finish()
-        await global.warnSkipped(repo)
         let s = result.snapshot.summary
         if output.json {
             try printJSON(BackupReport(snapshot: result.snapshotID, parent: result.parent, summary: s))
@@ -118,7 +117,6 @@ struct RestoreCommand: AsyncParsableCommand {
         var options = RestoreOptions(target: target)
         options.include = include
         let p = try await Restore(repository: repo, options: options).run(snap)
-        await global.warnSkipped(repo)
         if output.json {
             try printJSON(["snapshot": id.hex, "files": String(p.files), "bytes": String(p.bytes)])
         } else {
@@ -142,7 +140,6 @@ struct Snapshots: AsyncParsableCommand {
     func run() async throws {
         let repo = try await global.open()
         let all = try await repo.snapshots()
-        await global.warnSkipped(repo)
         if output.json { return try printJSON(all.map { Row(id: $0.0, snapshot: $0.1) }) }
         print("ID        Time                      Host          Tags        Size        Paths")
         for (id, s) in all {

@@ -151,19 +151,17 @@ struct GlobalOptions: ParsableArguments {
     }
 
     func open() async throws -> Repository {
-        try await Repository.open(backend: backend(), password: password(), cacheDirectory: cacheDirectory)
+        try await Repository.open(backend: backend(), password: password(), cacheDirectory: cacheDirectory, onSkip: Self.warnSkipped)
     }
 
     func say(_ text: String) {
         if !quiet { print(text) }
     }
 
-    /// Says on stderr which damaged index or snapshot files the command went on without
-    /// (even with --quiet: the repository needs repair).
-    func warnSkipped(_ repository: Repository) async {
-        for message in await repository.skipped {
-            FileHandle.standardError.write(Data("convosync: warning: skipped a damaged file: \(message). The command went on without it; put the original back from a copy of the repository (or move the file out of the repository to stop this warning)\n".utf8))
-        }
+    /// Says on stderr which damaged index or snapshot file a command goes on without, as it
+    /// is skipped (even with --quiet: the repository needs repair). Every open passes it.
+    static let warnSkipped: @Sendable (String) -> Void = { message in
+        FileHandle.standardError.write(Data("convosync: warning: skipped a damaged file: \(message). The command went on without it; put the original back from a copy of the repository (or move the file out of the repository to stop this warning)\n".utf8))
     }
 }
 

@@ -359,7 +359,7 @@ extension GlobalOptions {
         guard let cache = cacheDirectory, let rest = try backend() as? RESTBackend else { return nil }
         let mirror = SessionMirror(remote: rest, cacheDirectory: cache)
         do { try await mirror.fetchHeads() } catch is SessionMirror.Unsupported { return nil }
-        let repo = try await Repository.open(backend: mirror.local, password: password(), cacheDirectory: cache)
+        let repo = try await Repository.open(backend: mirror.local, password: password(), cacheDirectory: cache, onSkip: Self.warnSkipped)
         let stateDirectory = DeviceState.directory(environment: environment)
         if await Outbox.pendingCount(repositoryID: repo.config.id, stateDirectory: stateDirectory) > 0 { return nil }
         return (repo, mirror)
@@ -392,11 +392,11 @@ extension GlobalOptions {
                 }
             }
             do {
-                repo = try await Repository.open(backend: backend, password: password(), cacheDirectory: cacheDirectory)
+                repo = try await Repository.open(backend: backend, password: password(), cacheDirectory: cacheDirectory, onSkip: Self.warnSkipped)
             } catch let error as ConvoSyncError where error.code == .wrongPassword && mirror?.hasIdentity == true {
                 // The mirror's key files may be old (a password changed on another device).
                 try await mirror?.fetchHeads()
-                repo = try await Repository.open(backend: backend, password: password(), cacheDirectory: cacheDirectory)
+                repo = try await Repository.open(backend: backend, password: password(), cacheDirectory: cacheDirectory, onSkip: Self.warnSkipped)
             }
         } catch let error as ConvoSyncError where offlineSave && (error.code == .noRepository || error.code == .backend)
             && Outbox.canWorkOffline(location: backend.location, stateDirectory: stateDirectory) {

@@ -25,11 +25,12 @@ public struct Principal: Sendable {
 
 /// A refused authentication, as the answer to send.
 struct Refusal: Error {
-    var response: Response
-    /// The reason, as the response's body says it.
+    var status: HTTPResponse.Status
     var message: String
+    var headers: HTTPFields = [:]
+    var response: Response { RESTResponder.text(status, message, headers: headers) }
     static func unauthorized(_ message: String) -> Refusal {
-        Refusal(response: RESTResponder.text(.unauthorized, message, headers: [.wwwAuthenticate: "Basic realm=\"convosync\""]), message: message)
+        Refusal(status: .unauthorized, message: message, headers: [.wwwAuthenticate: "Basic realm=\"convosync\""])
     }
 }
 
@@ -64,8 +65,7 @@ extension RESTResponder {
             if passwordOnly { await users.audit("login-failed", user: user) }
             return .failure(.unauthorized("wrong user name or password"))
         case .lockedOut:
-            let message = "too many failed logins for \(user); wait a minute"
-            return .failure(Refusal(response: Self.text(.tooManyRequests, message), message: message))
+            return .failure(Refusal(status: .tooManyRequests, message: "too many failed logins for \(user); wait a minute"))
         }
     }
 

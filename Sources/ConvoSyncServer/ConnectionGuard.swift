@@ -29,12 +29,15 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     let headerTimeout: TimeAmount
     let idleTimeout: TimeAmount
-    private var timer: Scheduled<Void>?
-    /// The timer closes the connection once `limit` has passed since `lastRead`: reads of a
-    /// request body move `lastRead`; while a request head is awaited nothing does, so the head
-    /// must arrive whole within the limit.
+    /// While `armed`, the connection is closed once `limit` has passed since `lastRead`: reads
+    /// of a request body move `lastRead`; while a request head is awaited nothing does, so the
+    /// head must arrive whole within the limit. Arming and disarming only set these; the one
+    /// timer checks them when it fires and schedules itself again if need be, so a request
+    /// costs no timer scheduling or cancelling of its own.
+    private var armed = false
     private var limit: TimeAmount = .seconds(10)
     private var lastRead = NIODeadline.now()
+    private var timer: (task: Scheduled<Void>, due: NIODeadline)?
     /// A response has started and not ended: no 400 can be sent now.
     private var answering = false
     /// Request heads received whose responses have not ended (more than one when pipelined):
@@ -68,33 +71,41 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelActive()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { disarm() }
+    func handlerRemoved(context: ChannelHandlerContext) { stop() }
 
     func channelInactive(context: ChannelHandlerContext) {
-        disarm()
+        stop()
         context.fireChannelInactive()
     }
 
     private func arm(_ context: ChannelHandlerContext, _ after: TimeAmount) {
-        (limit, lastRead) = (after, .now())
-        schedule(context, at: lastRead + after)
+        (armed, limit, lastRead) = (true, after, .now())
+        let due = lastRead + after
+        if let timer, timer.due <= due { return }  // it fires first and checks again
+        schedule(context, at: due)
     }
 
-    private func schedule(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
-        timer?.cancel()
+    private func disarm() { armed = false }
+
+    private func stop() {
+        armed = false
+        timer?.task.cancel()
+        timer = nil
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, at due: NIODeadline) {
+        timer?.task.cancel()
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: deadline) {
+        let task = context.eventLoop.scheduleTask(deadline: due) {
             let (handler, context) = loopBound.value
+            handler.timer = nil
+            guard handler.armed else { return }
             let due = handler.lastRead + handler.limit
             guard due <= .now() else { return handler.schedule(context, at: due) }
             // No request head in time, or a body that stopped: close without answering.
             context.close(promise: nil)
         }
-    }
-
-    private func disarm() {
-        timer?.cancel()
-        timer = nil
+        timer = (task, due)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -117,7 +128,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapOutboundIn(data) {
         case .head(let head) where head.status == .switchingProtocols:
             upgraded = true
-            disarm()
+            stop()
         case .head(let head) where head.status == .badRequest:
             answering = true
             if let (status, message, extra) = refusal {

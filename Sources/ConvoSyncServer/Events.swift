@@ -88,10 +88,9 @@ extension RESTResponder {
         case .success(let p): principal = p
         case .failure(let refusal):
             // 401 (or 429) with the reason, as for any other request (API.md §15).
-            let status = HTTPResponseStatus(statusCode: Int(refusal.response.status.code))
-            let message = "events need credentials: \(refusal.message)"
-            await ConnectionGuard.refuseUpgrade(on: channel, status: status, message: message,
-                                                headers: status == .unauthorized ? [("WWW-Authenticate", "Basic realm=\"convosync\"")] : [])
+            await ConnectionGuard.refuseUpgrade(
+                on: channel, status: HTTPResponseStatus(statusCode: refusal.status.code), message: "events need credentials: \(refusal.message)",
+                headers: refusal.headers.map { ($0.name.rawName, $0.value) })
             return .dontUpgrade
         }
         guard principal.scopes.contains(.read) else {

@@ -113,4 +113,22 @@ struct CLITests {
             #expect(commands.contains(word), "'convosync \(word)' is not a command: \(place)")
         }
     }
+
+    @Test("a damaged snapshot file is skipped with a warning naming it; the listing goes on")
+    func damagedSnapshotWarning() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let repo = dir.path + "/repo", src = dir.url.appendingPathComponent("src")
+        try FileManager.default.createDirectory(at: src, withIntermediateDirectories: true)
+        try Data(try generateSession(messages: 20)).write(to: src.appendingPathComponent("s.jsonl"))
+        #expect(try await convosync(["init", "-r", repo]).status == 0)
+        for _ in 0..<2 { #expect(try await convosync(["backup", "-r", repo, "--no-cache", src.path]).status == 0) }
+        let names = try FileManager.default.contentsOfDirectory(atPath: repo + "/snapshots").sorted()
+        try #require(names.count == 2)
+        try Data("damaged".utf8).write(to: URL(fileURLWithPath: repo + "/snapshots/" + names[0]))
+        let listed = try await convosync(["snapshots", "-r", repo, "--no-cache"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout.contains("1 snapshots"), "\(listed.stdout)")
+        #expect(listed.stderr.contains("warning: skipped a damaged file: snapshots/\(names[0])"), "\(listed.stderr)")
+    }
 }

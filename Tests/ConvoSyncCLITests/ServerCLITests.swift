@@ -70,8 +70,9 @@ struct ServerCLITests {
         func run(_ device: TwoDevices.Device, _ args: [String]) async throws -> RunResult {
             try await convosync(args + ["-r", repo], extraEnv: env(device), cwd: device.checkout)
         }
-        /// Starts a command and returns the process, its stdout being collected into a file.
-        func start(_ device: TwoDevices.Device, _ args: [String]) throws -> (Process, String) {
+        /// Starts a command and returns the process, the file its output is collected into, and
+        /// a signal given when it exits.
+        func start(_ device: TwoDevices.Device, _ args: [String]) throws -> (Process, String, DispatchSemaphore) {
             let p = Process()
             p.executableURL = Paths.binary
             p.arguments = args + ["-r", repo]
@@ -85,14 +86,19 @@ struct ServerCLITests {
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
             p.standardOutput = handle
             p.standardError = handle
+            let exited = DispatchSemaphore(value: 0)
+            p.terminationHandler = { _ in exited.signal() }
             try p.run()
-            return (p, out)
+            return (p, out, exited)
         }
-        func wait(_ p: Process, seconds: Double) async -> Bool {
-            // Polls without holding one of the cooperative threads the test servers run on.
-            for _ in 0..<Int(seconds * 20) where p.isRunning { try? await Task.sleep(nanoseconds: 50_000_000) }
-            if p.isRunning { p.terminate(); return false }
-            return true
+        /// Waits for the exit signal (on a thread of its own, not one of the cooperative threads
+        /// the test servers run on) up to `seconds`; a process still running then is terminated.
+        func wait(_ p: Process, _ exited: DispatchSemaphore, seconds: Double) async -> Bool {
+            let done = await withCheckedContinuation { continuation in
+                Thread { continuation.resume(returning: exited.wait(timeout: .now() + seconds) == .success) }.start()
+            }
+            if !done { p.terminate() }
+            return done
         }
 
         // Login stores a token (0600); a wrong password is refused with exit 1.
@@ -116,7 +122,7 @@ struct ServerCLITests {
         let aPath = try d.placeClaudeSession(on: d.a, lines: 0..<100, subagents: false)
         let first = try await run(d.a, ["save", "first"])
         #expect(first.status == 0, "\(first.stderr)")
-        let (watch, watchOut) = try start(d.b, ["watch", "--json", "--count", "1"])
+        let (watch, watchOut, watchExited) = try start(d.b, ["watch", "--json", "--count", "1"])
         let resumed = try await run(d.b, ["resume", "--json"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let bPath = try #require(((try? JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8))) as? [String: Any])?["transcript"] as? String)
@@ -125,19 +131,19 @@ struct ServerCLITests {
         let second = try await run(d.a, ["save", "second", "--json"])
         #expect(second.status == 0, "\(second.stderr)")
         let secondSession = ((try? JSONSerialization.jsonObject(with: Data(second.stdout.utf8))) as? [String: Any])?["session"] as? String
-        #expect(await wait(watch, seconds: 20) && watch.terminationStatus == 0)
+        #expect(await wait(watch, watchExited, seconds: 20) && watch.terminationStatus == 0)
         let event = (try? String(contentsOfFile: watchOut, encoding: .utf8)) ?? ""
         #expect(event.contains("session.saved") && secondSession.map { event.contains($0) } == true, "\(event)")
 
         // resume --wait blocks until A saves again, then resumes that save.
-        let (waiting, waitOut) = try start(d.b, ["resume", "--wait", "--timeout", "30", "--json"])
+        let (waiting, waitOut, waitingExited) = try start(d.b, ["resume", "--wait", "--timeout", "30", "--json"])
         try await Task.sleep(nanoseconds: 1_500_000_000)
         #expect(waiting.isRunning, "resume --wait is waiting")
         let again = try await run(d.b, ["resume"])  // B catches up with the second save first
         #expect(again.status == 0, "\(again.stderr)")
         try d.append(lines: 120..<130, to: aPath, on: d.a)
         #expect(try await run(d.a, ["save", "third"]).status == 0)
-        #expect(await wait(waiting, seconds: 30) && waiting.terminationStatus == 0, "\((try? String(contentsOfFile: waitOut, encoding: .utf8)) ?? "")")
+        #expect(await wait(waiting, waitingExited, seconds: 30) && waiting.terminationStatus == 0, "\((try? String(contentsOfFile: waitOut, encoding: .utf8)) ?? "")")
         #expect(try d.read(bPath).split(separator: UInt8(ascii: "\n")).count == 130)
         let timedOut = try await run(d.b, ["resume", "--wait", "--timeout", "1"])
         #expect(timedOut.status == 1 && timedOut.stderr.contains("no session was saved within 1 s"), "\(timedOut.stderr)")
