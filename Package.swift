@@ -152,7 +152,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConvoSyncCLITests",
-            dependencies: ["ConvoSyncCLI", "ConvoSyncTestSupport"],
+            dependencies: ["ConvoSyncCLI", "ConvoSyncFormat", "ConvoSyncTestSupport"],
             swiftSettings: swiftSettings),
     ]
 )

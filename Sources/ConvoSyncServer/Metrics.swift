@@ -15,6 +15,7 @@ public final class ServerMetrics: Sendable {
     let sessionSaves: Counter
     let conflicts: Counter
     let webSocketConnections: Gauge
+    let abortedRequests: Counter
 
     public init() {
         latency = registry.makeDurationHistogram(
@@ -28,6 +29,7 @@ public final class ServerMetrics: Sendable {
         bytesStored = registry.makeCounter(name: "convosync_stored_bytes_total", help: "Bytes of files written")
         sessionSaves = registry.makeCounter(name: "convosync_session_saves_total", help: "Session bundles whose ref moved")
         conflicts = registry.makeCounter(name: "convosync_ref_conflicts_total", help: "Saves answered 409 because the ref had moved on")
+        abortedRequests = registry.makeCounter(name: "convosync_aborted_requests_total", help: "Requests that ended before they could be answered (a client that hung up mid-upload)")
         webSocketConnections = registry.makeGauge(name: "convosync_event_connections", help: "Open WebSocket event connections")
     }
 

@@ -63,7 +63,17 @@ public struct RESTResponder: HTTPResponder {
         let id = sent ?? String(UInt64.random(in: 0...UInt64.max), radix: 16)
         var context = context
         context.logger[metadataKey: "request"] = "\(id)"
-        var response = try await answer(request, context: context)
+        var request = request
+        if let length = request.headers[.contentLength].flatMap(Int.init) {
+            request.body = RequestBody(asyncSequence: CompleteBody(base: request.body, expected: length))
+        }
+        var response: Response
+        do { response = try await answer(request, context: context) } catch {
+            // Counted once the handler has cleaned up after it (an upload's temporary file is gone).
+            metrics.abortedRequests.increment()
+            context.logger.info("\(request.method) \(request.uri.path) aborted: \(error)")
+            throw error
+        }
         response.headers[.requestID] = id
         response.headers[.convoSyncAPI] = "1"
         let duration = ContinuousClock.now - start
@@ -307,4 +317,35 @@ extension HTTPField.Name {
     /// repository or file) and not from a server without the session API (rclone, restic's
     /// rest-server).
     static let convoSyncAPI = Self("X-ConvoSync-API")!  // invariant: a valid header name
+}
+
+/// A request body that throws when it ends before `Content-Length` bytes arrived. Hummingbird
+/// ends the body stream quietly when the client hangs up, and an upload cut short must never be
+/// stored as a short file (`config` is not named by its hash, so nothing else would notice).
+struct CompleteBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let base: RequestBody
+    let expected: Int
+
+    struct Truncated: Error, CustomStringConvertible {
+        let received: Int, expected: Int
+        var description: String { "the request body ended after \(received) of \(expected) bytes" }
+    }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: RequestBody.AsyncIterator
+        let expected: Int
+        var received = 0
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard let buffer = try await base.next() else {
+                if received < expected { throw Truncated(received: received, expected: expected) }
+                return nil
+            }
+            received += buffer.readableBytes
+            return buffer
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), expected: expected) }
 }

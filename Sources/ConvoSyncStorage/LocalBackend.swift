@@ -24,19 +24,14 @@ public struct LocalBackend: Backend {
     private func url(_ h: Handle) -> URL { root.appendingPathComponent(h.relativePath) }
 
     public func create() throws {
-        let fm = FileManager.default
-        if fm.fileExists(atPath: url(.config).path) {
+        if access(url(.config).path, F_OK) == 0 {
             throw StorageError(.alreadyExists, "a repository exists already at \(root.path)")
         }
-        do {
-            for t in FileType.allCases where t != .config {
-                try fm.createDirectory(at: root.appendingPathComponent(t.rawValue), withIntermediateDirectories: true)
-            }
-            for i in 0..<256 {
-                try fm.createDirectory(at: root.appendingPathComponent("data/\(Hex.encode([UInt8(i)]))"), withIntermediateDirectories: true)
-            }
-        } catch {
-            throw StorageError(.io, "cannot create repository directories in \(root.path): \(error.localizedDescription)")
+        for t in FileType.allCases where t != .config {
+            try Self.makeDirectories(root.appendingPathComponent(t.rawValue), for: root.path)
+        }
+        for i in 0..<256 {
+            try Self.makeDirectories(root.appendingPathComponent("data/\(Hex.encode([UInt8(i)]))"), for: root.path)
         }
     }
 
@@ -53,11 +48,7 @@ public struct LocalBackend: Backend {
         let target = url(handle)
         let dir = target.deletingLastPathComponent()
         if access(target.path, F_OK) == 0 { throw StorageError(.alreadyExists, "\(handle) exists already") }
-        if access(dir.path, F_OK) != 0 {
-            do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-                throw StorageError(.io, "cannot create \(dir.path): \(error.localizedDescription)")
-            }
-        }
+        if access(dir.path, F_OK) != 0 { try Self.makeDirectories(dir, for: dir.path) }
         return try Writer(handle: handle, target: target)
     }
 
@@ -190,13 +181,28 @@ public struct LocalBackend: Backend {
         close(fd)
     }
 
+    /// `mkdir -p`: creates `dir` and any missing parents; errors name `place` (the directory
+    /// the user chose) and say what to do.
+    static func makeDirectories(_ dir: URL, for place: String) throws {
+        var missing: [String] = []
+        var path = dir.standardizedFileURL.path
+        while access(path, F_OK) != 0, path != "/" {
+            missing.append(path)
+            path = (path as NSString).deletingLastPathComponent
+        }
+        for p in missing.reversed() where mkdir(p, 0o777) != 0 && errno != EEXIST {
+            throw posixError("create repository directories in \(place)")
+        }
+    }
+
     static func posixError(_ what: String) -> StorageError {
         let e = errno
         let text = String(cString: strerror(e))
         switch e {
         case ENOENT: return StorageError(.notFound, "cannot \(what): no such file")
         case ENOSPC, EDQUOT: return StorageError(.outOfSpace, "cannot \(what): \(text); free some space and run the command again")
-        case EACCES, EPERM, EROFS: return StorageError(.permissionDenied, "cannot \(what): \(text)")
+        case EACCES, EPERM: return StorageError(.permissionDenied, "cannot \(what): permission denied; choose a directory you may write, or change its permissions")
+        case EROFS: return StorageError(.permissionDenied, "cannot \(what): the file system is read-only; choose a directory you may write")
         default: return StorageError(.io, "cannot \(what): \(text)")
         }
     }

@@ -1,6 +1,9 @@
 public import ConvoSyncFormat
 public import ConvoSyncStorage
 public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A tiny deterministic generator for test data; tests log the seed they use.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
@@ -200,4 +203,26 @@ public enum BackendConformance {
             try expect(!Handle.isValidName(bad, type: .ref), "ref name '\(bad)' rejected")
         }
     }
+}
+
+/// Polls `condition` until it holds, sleeping `interval` between tries (without blocking a
+/// cooperative thread); throws once `timeout` has passed. For waiting on an event a test
+/// cannot be told about, instead of sleeping a fixed time and hoping.
+public func eventually(
+    _ what: @autoclosure () -> String, timeout: Duration = .seconds(30), interval: Duration = .milliseconds(20),
+    _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        if try await condition() { return }
+        guard ContinuousClock.now < deadline else { throw TestFailure("timed out after \(timeout) waiting for \(what())") }
+        try await Task.sleep(for: interval)
+    }
+}
+
+/// Arguments that run a program as an unprivileged user: as root (which ignores file
+/// permissions, and is how CI runs) through `runuser -u nobody`, otherwise unchanged.
+public func unprivileged(_ executable: URL, _ args: [String]) -> (URL, [String]) {
+    guard getuid() == 0 else { return (executable, args) }
+    return (URL(fileURLWithPath: "/usr/sbin/runuser"), ["-p", "-u", "nobody", "--", executable.path] + args)
 }

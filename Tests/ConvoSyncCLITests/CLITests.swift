@@ -1,9 +1,20 @@
+import ConvoSyncFormat
 import ConvoSyncTestSupport
 import Foundation
 import Testing
 
 
 /// Runs the built `convosync` binary with a cheap KDF.
+/// The files under `sub` of a local repository, temporary files (never listed) aside.
+func repositoryFiles(_ repo: String, under sub: String) throws -> [String] {
+    let base = sub.isEmpty ? repo : repo + "/" + sub
+    guard let walk = FileManager.default.enumerator(atPath: base) else { return [] }
+    return walk.compactMap { $0 as? String }.map { base + "/" + $0 }.filter { path in
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && !isDir.boolValue && !(path as NSString).lastPathComponent.hasPrefix(".tmp-")
+    }
+}
+
 func convosync(_ args: [String], password: String = "pw", extraEnv: [String: String] = [:], cwd: String? = nil) async throws -> RunResult {
     var env = ProcessInfo.processInfo.environment
     env["CONVOSYNC_PASSWORD"] = password
@@ -73,11 +84,22 @@ struct CLITests {
         p.executableURL = Paths.binary
         p.arguments = ["backup", "-r", repo, src.path, "--compression", "gzip:9", "-q"]
         p.environment = ProcessInfo.processInfo.environment.merging(["CONVOSYNC_PASSWORD": "pw"]) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
         try p.run()
-        usleep(300_000)
+        // Killed once its first pack is stored, so a part of the backup is on disk and the rest
+        // is not; the signal (not an exit) shows it was still running.
+        try await eventually("the backup's first pack") { try !repositoryFiles(repo, under: "data").isEmpty || !p.isRunning }
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        // Every file a listing shows is complete: its name is the SHA-256 of its bytes.
+        #expect(p.terminationReason == .uncaughtSignal, "the backup was killed while it ran")
+        #expect(try !repositoryFiles(repo, under: "data").isEmpty)
+        // Every file it left is complete: its name is the SHA-256 of its bytes (config and refs
+        // are named otherwise; a backup writes no ref).
+        for file in try repositoryFiles(repo, under: "") where !file.hasSuffix("/config") && !file.contains("/refs/") {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+            #expect(ObjectID.hash(Array(bytes)).hex == (file as NSString).lastPathComponent, "\(file) is complete")
+        }
         let check = try await convosync(["snapshots", "-r", repo, "--json"])
         #expect(check.status == 0)
         let again = try await convosync(["backup", "-r", repo, src.path, "-q"])
@@ -87,6 +109,27 @@ struct CLITests {
         for i in 0..<6 {
             #expect(FileManager.default.contentsEqual(atPath: "\(out)/src/f\(i).bin", andPath: src.path + "/f\(i).bin"))
         }
+    }
+
+    /// Root ignores permissions, so as root (as CI runs) the command runs as `nobody`.
+    @Test("a repository directory the user may not write gives a permission error that names it, and exit status 1")
+    func readOnlyRepository() async throws {
+        let dir = try TemporaryDirectory()
+        let locked = dir.path + "/locked"
+        defer { chmod(locked, 0o755); dir.cleanup() }
+        try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(atPath: dir.path + "/home", withIntermediateDirectories: false)
+        chmod(dir.path, 0o755)
+        chmod(dir.path + "/home", 0o777)
+        chmod(locked, 0o555)
+        let (program, args) = unprivileged(Paths.binary, ["init", "-r", locked + "/repo"])
+        var env = ProcessInfo.processInfo.environment
+        env.merge(["CONVOSYNC_PASSWORD": "pw", "CONVOSYNC_SCRYPT_N": "1024", "HOME": dir.path + "/home"]) { $1 }
+        let result = try await runProgramOffPool(program, args, environment: env)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("permission denied") && result.stderr.contains(locked + "/repo"), "\(result.stderr)")
+        #expect(result.stderr.contains("choose a directory you may write"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: locked + "/repo"))
     }
 
     /// Every "run 'convosync X'" a message or help text gives names a command that exists

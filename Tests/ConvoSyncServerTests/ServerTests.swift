@@ -51,7 +51,7 @@ final class TestServer: @unchecked Sendable {
     }
 
     func url(_ user: String, _ password: String, repo: String) -> String {
-        "rest:http://\(user):\(password)@127.0.0.1:\(port)/\(user == "alice" || user == "bob" ? user : user)/\(repo)/"
+        "rest:http://\(user):\(password)@127.0.0.1:\(port)/\(user)/\(repo)/"
     }
 
     func stop() async {
@@ -60,19 +60,27 @@ final class TestServer: @unchecked Sendable {
         dir.cleanup()
     }
 
-    /// Writes requests' total count from /metrics.
-    func requestCount() async throws -> Int {
+    /// The sum of a counter's samples in /metrics (over all its labels).
+    func metric(_ name: String) async throws -> Int {
         let text = String(decoding: try await request(.GET, "/metrics", auth: nil).1, as: UTF8.self)
-        return text.split(separator: "\n").filter { $0.hasPrefix("convosync_requests_total") }
+        return text.split(separator: "\n").filter { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
             .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +).rounded().toInt
     }
 
-    /// Sends the start of a request over a socket and hangs up: a client killed mid-upload.
-    func sendAndHangUp(_ bytes: [UInt8]) throws {
+    /// Requests answered so far.
+    func requestCount() async throws -> Int { try await metric("convosync_requests_total") }
+
+    /// Sends the start of a request over a socket and hangs up (a client killed mid-upload),
+    /// then waits until the server has given up on it and cleaned up after it.
+    func sendAndHangUp(_ bytes: [UInt8]) async throws {
+        let aborted = try await metric("convosync_aborted_requests_total")
         let fd = try LoopbackSocket.connect(port: port)
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        usleep(100_000)
-        close(fd)
+        shutdown(fd, Int32(SHUT_WR))
+        defer { close(fd) }
+        try await eventually("the server to count the cut-off request as aborted") {
+            try await metric("convosync_aborted_requests_total") > aborted
+        }
     }
 
     /// Sends raw bytes over a socket (for requests an HTTP client will not send) and returns
