@@ -118,6 +118,12 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),
+        // Writes Format/vectors (the tests only read them): `swift run -c release convosync-vectors`.
+        .executableTarget(
+            name: "convosync-vectors",
+            dependencies: ["ConvoSyncFormat", "ConvoSyncTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Format/tools/vectors",
+            swiftSettings: swiftSettings),
         .target(
             name: "ConvoSyncTestSupport",
             dependencies: ["ConvoSync", "ConvoSyncStorage", "ConvoSyncFormat", "ConvoSyncSessions"],

@@ -63,16 +63,39 @@ final class PostgresServer: @unchecked Sendable {
     let process: Process
 
     init() throws {
-        let initdb = try Self.binary("initdb"), postgres = try Self.binary("postgres")
+        let initdb = try Self.binary("initdb")
         dir = "/tmp/convosync-pg-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
         try Self.password.write(toFile: dir + "/pw", atomically: true, encoding: .utf8)
         chmod(dir + "/pw", 0o644)
-        port = try Self.freePort()
         try Self.run([initdb, "-D", dir + "/data", "-U", "convosync", "--pwfile=\(dir)/pw", "--auth-local=trust", "--auth-host=scram-sha-256"])
-        // The server runs as this process's child (not daemonized by pg_ctl), so stopping it is
-        // a signal and nothing outlives the test.
-        process = Process()
+        // The port was free when freePort() looked; another process may take it before
+        // PostgreSQL binds it, so a start that fails on a taken port tries another.
+        for attempt in 1...3 {
+            let port = try Self.freePort()
+            switch try Self.start(dir: dir, port: port) {
+            case .running(let process):
+                (self.port, self.process) = (port, process)
+                return
+            case .portTaken where attempt < 3:
+                continue
+            case .portTaken, .failed:
+                break
+            }
+            break
+        }
+        let log = (try? String(contentsOfFile: dir + "/log", encoding: .utf8))?.suffix(500) ?? ""
+        try? FileManager.default.removeItem(atPath: dir)
+        throw TestFailure("PostgreSQL did not start: \(log)")
+    }
+
+    enum Start { case running(Process), portTaken, failed }
+
+    /// Starts PostgreSQL on `port` as this process's child (not daemonized by pg_ctl), so
+    /// stopping it is a signal and nothing outlives the test.
+    static func start(dir: String, port: Int) throws -> Start {
+        let postgres = try binary("postgres"), isready = try binary("pg_isready")
+        let process = Process()
         let args = [postgres, "-D", dir + "/data", "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1"]
         process.executableURL = URL(fileURLWithPath: getuid() == 0 ? "/usr/sbin/runuser" : postgres)
         process.arguments = getuid() == 0 ? ["-u", "postgres", "--"] + args : Array(args.dropFirst())
@@ -84,13 +107,19 @@ final class PostgresServer: @unchecked Sendable {
         try process.run()
         // Ready when it accepts TCP connections and pg_isready says it takes queries (not
         // "the database system is starting up").
-        let isready = try Self.binary("pg_isready")
         for _ in 0..<200 {
-            if Self.accepts(port), (try? Self.run([isready, "-q", "-h", "127.0.0.1", "-p", String(port), "-U", "convosync", "-d", "postgres"])) != nil { return }
+            if accepts(port), (try? run([isready, "-q", "-h", "127.0.0.1", "-p", String(port), "-U", "convosync", "-d", "postgres"])) != nil {
+                return .running(process)
+            }
+            if !process.isRunning {
+                let text = (try? String(contentsOfFile: dir + "/log", encoding: .utf8)) ?? ""
+                return text.contains("Address already in use") ? .portTaken : .failed
+            }
             usleep(100_000)
         }
-        stop()
-        throw TestFailure("PostgreSQL did not start: \((try? String(contentsOfFile: dir + "/log", encoding: .utf8))?.suffix(500) ?? "")")
+        process.terminate()
+        process.waitUntilExit()
+        return .failed
     }
 
     static func accepts(_ port: Int) -> Bool {

@@ -19,24 +19,31 @@ final class MotoServer: @unchecked Sendable {
     var endpoint: String { "http://127.0.0.1:\(port)" }
 
     init() throws {
-        port = try PostgresServer.freePort()
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        // Not `os.closerange` in the child: Foundation learns that a child ended when a socket
-        // the child inherited closes, so a child that closes it looks ended and Foundation's one
-        // process-monitor thread blocks in waitpid on it, stalling every other Process. (Foundation
-        // already closes every other descriptor in the child.)
-        process.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)]
-        // Output to /dev/null, so nothing waits on a pipe.
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        for _ in 0..<300 {
-            if PostgresServer.accepts(port) { return }
-            guard process.isRunning else { break }
-            usleep(50_000)
+        // The port was free when freePort() looked; moto exits if another process took it
+        // before it bound it, and then the next try takes another port.
+        for _ in 1...3 {
+            let port = try PostgresServer.freePort()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            // Not `os.closerange` in the child: Foundation learns that a child ended when a socket
+            // the child inherited closes, so a child that closes it looks ended and Foundation's one
+            // process-monitor thread blocks in waitpid on it, stalling every other Process. (Foundation
+            // already closes every other descriptor in the child.)
+            process.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)]
+            // Output to /dev/null, so nothing waits on a pipe.
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            for _ in 0..<300 {
+                if PostgresServer.accepts(port), process.isRunning {
+                    (self.port, self.process) = (port, process)
+                    return
+                }
+                guard process.isRunning else { break }
+                usleep(50_000)
+            }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
-        kill(process.processIdentifier, SIGKILL)
         throw TestFailure("moto's S3 server did not start (pip install 'moto[server]'; .ci/setup installs it)")
     }
 

@@ -33,20 +33,23 @@ struct LayoutTests {
         #expect(String(decoding: quoted.apply(Array(#"{"cwd":"/home/a/proj"}"#.utf8)), as: UTF8.self) == #"{"cwd":"/Users/b/\"q\""}"#)
     }
 
-    struct PathCase: Decodable, Sendable {
+    struct PathCase: Decodable, Sendable, CustomStringConvertible {
         var tcId: Int
         var comment: String
         var path: String
         var folder: String
+        var description: String { "tcId \(tcId): \(comment)" }
     }
 
-    @Test("Format/vectors/claude-paths.json: Claude Code's folder for each path")
-    func claudePathVectors() throws {
+    @Test("Format/vectors/claude-paths.json holds the vectors it declares")
+    func claudePathVectorCount() throws {
         let file = try VectorFile<PathCase>.load("claude-paths.json")
         #expect(file.tests.count == file.numberOfTests && file.tests.count >= 10)
-        for t in file.tests {
-            #expect(AgentLayout.claudeProjectFolder(for: t.path) == t.folder, "tcId \(t.tcId): \(t.comment)")
-        }
+    }
+
+    @Test("Format/vectors/claude-paths.json: Claude Code's folder for each path", arguments: try VectorFile<PathCase>.load("claude-paths.json").tests)
+    func claudePathVectors(_ t: PathCase) {
+        #expect(AgentLayout.claudeProjectFolder(for: t.path) == t.folder)
     }
 
     @Test func remoteURLsNormaliseAcrossProtocolsAndLoseCredentials() {
