@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,5 +37,26 @@ public enum LoopbackSocket {
         }
         guard ok else { close(fd); throw TestFailure("cannot listen on 127.0.0.1:\(port)") }
         return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+    }
+
+    /// A plain `GET` on 127.0.0.1:`port` (for a server in another process: it blocks), and the
+    /// answer's body.
+    public static func get(port: Int, path: String) throws -> String {
+        let fd = try connect(port: port)
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { throw TestFailure("send failed") }
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { break }
+            answer += buffer[0..<n]
+        }
+        let text = String(decoding: answer, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { throw TestFailure("no answer from 127.0.0.1:\(port)") }
+        return String(text[split.upperBound...])
     }
 }

@@ -91,6 +91,13 @@ struct ServerCLITests {
             try p.run()
             return (p, out, exited)
         }
+        /// Open WebSocket event connections (a watcher counts once it is subscribed).
+        func eventConnections() throws -> Int {
+            let port = try #require(Int(server.url.split(separator: ":").last ?? ""))
+            let metrics = try LoopbackSocket.get(port: port, path: "/metrics")
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("convosync_event_connections ") }
+            return line.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }.map { Int($0) } ?? 0
+        }
         /// Waits for the exit signal (on a thread of its own, not one of the cooperative threads
         /// the test servers run on) up to `seconds`; a process still running then is terminated.
         func wait(_ p: Process, _ exited: DispatchSemaphore, seconds: Double) async -> Bool {
@@ -126,7 +133,7 @@ struct ServerCLITests {
         let resumed = try await run(d.b, ["resume", "--json"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let bPath = try #require(((try? JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8))) as? [String: Any])?["transcript"] as? String)
-        try await Task.sleep(nanoseconds: 500_000_000)
+        try await eventually("watch to subscribe to events") { try eventConnections() == 1 }
         try d.append(lines: 100..<120, to: aPath, on: d.a)
         let second = try await run(d.a, ["save", "second", "--json"])
         #expect(second.status == 0, "\(second.stderr)")
@@ -136,8 +143,9 @@ struct ServerCLITests {
         #expect(event.contains("session.saved") && secondSession.map { event.contains($0) } == true, "\(event)")
 
         // resume --wait blocks until A saves again, then resumes that save.
+        try await eventually("watch's connection to end") { try eventConnections() == 0 }
         let (waiting, waitOut, waitingExited) = try start(d.b, ["resume", "--wait", "--timeout", "30", "--json"])
-        try await Task.sleep(nanoseconds: 1_500_000_000)
+        try await eventually("resume --wait to subscribe to events") { try eventConnections() == 1 }
         #expect(waiting.isRunning, "resume --wait is waiting")
         let again = try await run(d.b, ["resume"])  // B catches up with the second save first
         #expect(again.status == 0, "\(again.stderr)")
