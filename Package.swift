@@ -57,11 +57,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings),
-        // Where opaque bytes live: the Backend protocol and its implementations; the bundle
-        // format (NIOCore for its streaming reader, shared by server and client).
+        // Where opaque bytes live: the Backend protocol and its implementations.
         .target(
             name: "ConvoSyncStorage",
-            dependencies: ["ConvoSyncFormat", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["ConvoSyncFormat"],
+            swiftSettings: swiftSettings),
+        // What client and server say to each other (Format/API.md): the bundle codec and its
+        // streaming reader (NIOCore), and a Codable type for every JSON body.
+        .target(
+            name: "ConvoSyncProtocol",
+            dependencies: ["ConvoSyncFormat", "ConvoSyncStorage", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings),
         // The repository engine (client side: it holds the keys).
         .target(
@@ -79,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "ConvoSyncCLI",
             dependencies: [
-                "ConvoSync", "ConvoSyncSessions", "ConvoSyncREST",
+                "ConvoSync", "ConvoSyncSessions", "ConvoSyncREST", "ConvoSyncProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -87,7 +92,7 @@ let package = Package(
         .target(
             name: "ConvoSyncREST",
             dependencies: [
-                "ConvoSyncFormat", "ConvoSyncStorage",
+                "ConvoSyncFormat", "ConvoSyncStorage", "ConvoSyncProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ],
@@ -96,7 +101,7 @@ let package = Package(
         .target(
             name: "ConvoSyncServer",
             dependencies: [
-                "ConvoSyncFormat", "ConvoSyncStorage",
+                "ConvoSyncFormat", "ConvoSyncStorage", "ConvoSyncProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -148,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "ConvoSyncServerTests",
             dependencies: [
-                "ConvoSyncServer", "ConvoSyncREST", "ConvoSyncTestSupport", "ConvoSyncServerCLI",
+                "ConvoSyncServer", "ConvoSyncREST", "ConvoSyncProtocol", "ConvoSyncTestSupport", "ConvoSyncServerCLI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

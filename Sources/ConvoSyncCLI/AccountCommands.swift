@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConvoSync
+import ConvoSyncProtocol
 import ConvoSyncREST
 import ConvoSyncStorage
 import Foundation

@@ -1,6 +1,7 @@
 public import ArgumentParser
 import ConvoSync
 import ConvoSyncFormat
+import ConvoSyncProtocol
 import ConvoSyncREST
 import ConvoSyncSessions
 import ConvoSyncStorage

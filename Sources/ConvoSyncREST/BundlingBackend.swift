@@ -1,5 +1,6 @@
 public import ConvoSyncFormat
 public import ConvoSyncStorage
+import ConvoSyncProtocol
 import Foundation
 import NIOHTTP1
 
@@ -33,10 +34,7 @@ public actor BundlingBackend: Backend, SessionManifestSink {
     }
 
     public func declareManifest(session: String, parent: String?, needs: [Handle]) async {
-        var object: [String: Any] = ["needs": needs.map(\.manifestName)]
-        if let parent { object["parent"] = parent }
-        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { Array($0) } ?? []
-        manifest = (session, body)
+        manifest = (session, Wire.encode(ManifestDeclaration(parent: parent, needs: needs.map(\.manifestName))))
     }
 
     public func create() async throws { try await base.create() }
@@ -131,21 +129,13 @@ public actor BundlingBackend: Backend, SessionManifestSink {
 extension RESTBackend {
     public enum BundleOutcome: Sendable { case stored, conflict(String, target: String?) }
 
-    /// The API root of this repository: `…/api/v1/<user>/<repo>/` for `…/<user>/<repo>/`.
-    var apiBase: String? {
-        guard let url = URL(string: base), url.pathComponents.count >= 3 else { return nil }
-        let parts = url.pathComponents.filter { $0 != "/" }
-        let prefix = base.dropLast(url.path.count + (base.hasSuffix("/") && !url.path.hasSuffix("/") ? 1 : 0))
-        return String(prefix) + "/api/v1/" + parts.suffix(2).joined(separator: "/") + "/"
-    }
-
     /// Posts a bundle to `sessions/save`: 200 stored, 409 stored but the ref moved on.
     public func sendBundle(_ bundle: [UInt8]) async throws -> BundleOutcome {
-        guard let api = apiBase else { throw StorageError(.invalidName, "\(location) is not a /USER/REPO/ URL, so it has no session API") }
+        guard let api = RepositoryPath.apiRoot(of: base) else { throw StorageError(.invalidName, "\(location) is not a /USER/REPO/ URL, so it has no session API") }
         let reply = try await send(.POST, api + "sessions/save", body: bundle, headers: [("Content-Type", BundleFormat.contentType)], what: "save session")
         if reply.status.code == 409 {
-            let head = (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any]
-            return .conflict("the ref moved on: " + String(decoding: reply.body.prefix(300), as: UTF8.self), target: head?["target"] as? String)
+            let head = try? Wire.decode(RefState.self, reply.body)
+            return .conflict("the ref moved on: " + String(decoding: reply.body.prefix(300), as: UTF8.self), target: head?.target)
         }
         try check(reply, "save session")
         return .stored

@@ -1,3 +1,4 @@
+public import ConvoSyncProtocol
 public import AsyncHTTPClient
 public import ConvoSyncStorage
 import Foundation
@@ -106,10 +107,9 @@ public struct AccountClient: Sendable {
 
     /// Logs in with the account password; answers the new device's stored entry.
     public func login(user: String, password: String, device: String, scopes: [String], days: Int?) async throws -> CredentialStore.Entry {
-        var input: [String: Any] = ["device": device, "scopes": scopes]
-        if let days { input["expiresInDays"] = days }
+        let input = LoginRequest(device: device, scopes: scopes, expiresInDays: days)
         let basic = "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
-        let (status, body) = try await request(.POST, "login", authorization: basic, body: Array(try JSONSerialization.data(withJSONObject: input)))
+        let (status, body) = try await request(.POST, "login", authorization: basic, body: Wire.encode(input))
         switch status {
         case 200: break
         case 401: throw StorageError(.permissionDenied, "login refused: \(Self.message(body))")
@@ -118,26 +118,16 @@ public struct AccountClient: Sendable {
         case 404: throw StorageError(.notFound, "\(origin) has no account API; is it a convosync-server?")
         default: throw StorageError(.io, "login: HTTP \(status) \(Self.message(body))")
         }
-        guard let o = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let token = o["token"] as? String, let id = o["device"] as? String else {
+        guard let answer = try? Wire.decode(LoginAnswer.self, body) else {
             throw StorageError(.io, "login: the server's answer has no token")
         }
-        return CredentialStore.Entry(user: user, token: token, device: id, name: o["name"] as? String ?? device, scopes: o["scopes"] as? [String] ?? scopes, expires: o["expires"] as? String ?? "")
+        return CredentialStore.Entry(user: user, token: answer.token, device: answer.device, name: answer.name, scopes: answer.scopes, expires: answer.expires)
     }
 
-    public struct Device: Codable, Sendable {
-        public var id: String
-        public var name: String
-        public var scopes: [String]
-        public var created: String
-        public var expires: String
-        public var lastSeen: String?
-        public var current: Bool?
-    }
-
-    public func devices(token: String) async throws -> [Device] {
+    public func devices(token: String) async throws -> [DeviceEntry] {
         let (status, body) = try await request(.GET, "devices", authorization: "Bearer " + token)
         guard status == 200 else { throw StorageError(status == 401 ? .permissionDenied : .io, "devices: HTTP \(status) \(Self.message(body))") }
-        do { return try JSONDecoder().decode([Device].self, from: Data(body)) } catch {
+        do { return try Wire.decode([DeviceEntry].self, body) } catch {
             throw StorageError(.io, "devices: the server's answer is not a device list")
         }
     }

@@ -1,4 +1,5 @@
 import ConvoSyncStorage
+public import ConvoSyncProtocol
 import Foundation
 import HTTPTypes
 import HummingbirdWSClient
@@ -7,15 +8,6 @@ import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 
-/// "A session was saved", as the server's WebSocket sends it (Format/API.md §Events).
-public struct SavedEvent: Codable, Sendable, Equatable {
-    public var type: String
-    public var repository: String
-    public var ref: String
-    public var version: Int
-    public var session: String
-}
-
 /// The server's event stream (`/api/v1/account/events`) for the account a repository URL
 /// authenticates as.
 public enum EventStream {
@@ -23,7 +15,7 @@ public enum EventStream {
     /// the connection. Calls `connected` once the WebSocket is open.
     public static func listen(
         url: String, credentials: CredentialStore?, connected: @escaping @Sendable () async -> Void = {},
-        handler: @escaping @Sendable (SavedEvent) async throws -> Bool
+        handler: @escaping @Sendable (SessionSavedEvent) async throws -> Bool
     ) async throws {
         // The same credentials the repository's requests carry (URL user info, or the token).
         let repository = try RESTBackend(url: url, credentials: credentials)
@@ -47,7 +39,7 @@ public enum EventStream {
             try await WebSocketClient.connect(url: wsURL, configuration: .init(additionalHeaders: headers), logger: logger) { inbound, outbound, _ in
                 await connected()
                 for try await message in inbound.messages(maxSize: 1 << 20) {
-                    guard case .text(let text) = message, let event = try? decoder.decode(SavedEvent.self, from: Data(text.utf8)) else { continue }
+                    guard case .text(let text) = message, let event = try? decoder.decode(SessionSavedEvent.self, from: Data(text.utf8)) else { continue }
                     if try await !handler(event) { break }
                 }
                 try? await outbound.close(.normalClosure, reason: nil)

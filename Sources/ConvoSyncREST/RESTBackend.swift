@@ -1,5 +1,6 @@
 public import AsyncHTTPClient
 public import ConvoSyncFormat
+import ConvoSyncProtocol
 public import ConvoSyncStorage
 public import Foundation
 import NIOCore
@@ -178,14 +179,12 @@ public struct RESTBackend: Backend {
         let reply = try await send(.GET, base + type.rawValue + "/", headers: [("Accept", Self.v2)], what: "list \(type.rawValue)")
         if reply.status.code == 404 { return [] }
         try check(reply, "list \(type.rawValue)")
-        let json = try? JSONSerialization.jsonObject(with: Data(reply.body))
         var out: [FileInfo] = []
-        if let entries = json as? [[String: Any]] {
-            for e in entries {
-                guard let name = e["name"] as? String, let size = e["size"] as? Int, Handle.isValidName(name, type: type) else { continue }
-                out.append(FileInfo(handle: try Handle(type, name: name), size: size))
+        if let entries = try? Wire.decode([FileListEntry].self, reply.body) {
+            for e in entries where Handle.isValidName(e.name, type: type) {
+                out.append(FileInfo(handle: try Handle(type, name: e.name), size: e.size))
             }
-        } else if let names = json as? [String] {
+        } else if let names = try? Wire.decode([String].self, reply.body) {
             for name in names where Handle.isValidName(name, type: type) {
                 let handle = try Handle(type, name: name)
                 out.append(FileInfo(handle: handle, size: try await stat(handle)))

@@ -1,4 +1,5 @@
 import ConvoSyncFormat
+import ConvoSyncProtocol
 public import ConvoSyncStorage
 import AsyncHTTPClient
 import Crypto
@@ -33,31 +34,29 @@ public struct SessionMirror: Sendable {
 
     /// Request 1: heads, sessions, config and keys into the mirror.
     public func fetchHeads() async throws {
-        guard let api = remote.apiBase else { throw Unsupported(reason: "\(remote.location) is not a /USER/REPO/ URL") }
+        guard let api = RepositoryPath.apiRoot(of: remote.base) else { throw Unsupported(reason: "\(remote.location) is not a /USER/REPO/ URL") }
         let reply = try await remote.send(.GET, api + "sessions", what: "list sessions")
         // convosync-server marks every answer; a 404 without the mark is a plain REST server.
         if reply.status.code == 404 && reply.headers.first(name: "X-ConvoSync-API") == nil {
             throw Unsupported(reason: "the server has no session API")
         }
         try remote.check(reply, "list sessions")
-        guard let object = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any] else {
-            throw StorageError(.io, "list sessions: the server's answer is not JSON")
+        guard let list = try? Wire.decode(SessionList.self, reply.body) else {
+            throw StorageError(.io, "list sessions: the server's answer is not the JSON of Format/API.md")
         }
-        if let config = (object["config"] as? String).flatMap({ Data(base64Encoded: $0) }) {
+        if let config = list.config {
             try await keep(.config, Array(config), verify: false)
         }
-        for key in object["keys"] as? [[String: Any]] ?? [] {
-            guard let name = key["name"] as? String, let data = (key["data"] as? String).flatMap({ Data(base64Encoded: $0) }) else { continue }
-            try await keep(try Handle(.key, name: name), Array(data), verify: true)
+        for key in list.keys {
+            guard let handle = try? Handle(.key, name: key.name) else { continue }
+            try await keep(handle, Array(key.data), verify: true)
         }
-        for head in object["heads"] as? [[String: Any]] ?? [] {
-            guard let ref = head["ref"] as? String, let version = head["version"] as? Int, let session = head["session"] as? String,
-                  let refHandle = try? Handle.ref(ref, version: version)
-            else { continue }
-            if let data = (head["data"] as? String).flatMap({ Data(base64Encoded: $0) }) {
-                try await keep(try Handle(.session, name: session), Array(data), verify: true)
+        for head in list.heads {
+            guard let refHandle = try? Handle.ref(head.ref, version: head.version) else { continue }
+            if let data = head.data {
+                try await keep(try Handle(.session, name: head.session), Array(data), verify: true)
             }
-            try await keep(refHandle, Array(session.utf8), verify: false)
+            try await keep(refHandle, Array(head.session.utf8), verify: false)
         }
     }
 
@@ -91,13 +90,13 @@ public struct SessionMirror: Sendable {
     /// Request 2: every file `session` needs that the mirror lacks. Returns files and bytes received.
     @discardableResult
     public func fetch(session: String) async throws -> (files: Int, bytes: Int) {
-        guard let api = remote.apiBase else { throw Unsupported(reason: "\(remote.location) is not a /USER/REPO/ URL") }
+        guard let api = RepositoryPath.apiRoot(of: remote.base) else { throw Unsupported(reason: "\(remote.location) is not a /USER/REPO/ URL") }
         var have: [String] = []
         for type in [FileType.pack, .index, .snapshot, .session] {
             have += try local.list(type).map(\.handle.manifestName)
         }
-        let body = try JSONSerialization.data(withJSONObject: ["session": session, "have": have] as [String: Any])
-        let response = try await remote.open(.POST, api + "sessions/resume", body: Array(body), contentType: "application/json", what: "resume session")
+        let body = Wire.encode(ResumeRequest(session: session, have: have))
+        let response = try await remote.open(.POST, api + "sessions/resume", body: body, contentType: "application/json", what: "resume session")
         guard response.status.code == 200 else {
             let text = String(buffer: try await response.body.collect(upTo: 64 << 10))
             let reply = RESTBackend.Reply(status: response.status, headers: response.headers, body: Array(text.utf8))

@@ -1,6 +1,7 @@
 import Prometheus
 import Logging
 public import ConvoSyncFormat
+import ConvoSyncProtocol
 import ConvoSyncStorage
 public import Foundation
 public import Hummingbird
@@ -94,11 +95,9 @@ extension RESTResponder {
         case (.post, ["login"]):
             return try await login(request, principal: principal, context: context)
         case (.get, ["devices"]):
-            let list = try await users.devices(of: principal.user).map { d -> [String: Any] in
-                var entry: [String: Any] = ["id": d.id, "name": d.name, "scopes": d.scopes.split(separator: " ").map(String.init), "created": d.created, "expires": d.expires]
-                if let seen = d.lastSeen { entry["lastSeen"] = seen }
-                if d.id == principal.device { entry["current"] = true }
-                return entry
+            let list = try await users.devices(of: principal.user).map { d in
+                DeviceEntry(id: d.id, name: d.name, scopes: d.scopes.split(separator: " ").map(String.init), created: d.created, expires: d.expires,
+                            lastSeen: d.lastSeen, current: d.id == principal.device ? true : nil)
             }
             return Self.json(.ok, list)
         case (.delete, let p) where p.count == 2 && p[0] == "devices":
@@ -108,18 +107,12 @@ extension RESTResponder {
             try await users.revokeDevice(p[1], user: principal.user)
             await events.disconnect(user: principal.user, device: p[1])
             await users.audit("device-revoked", user: principal.user, device: principal.device, detail: p[1])
-            return Self.json(.ok, ["revoked": p[1]])
+            return Self.json(.ok, RevokeAnswer(revoked: p[1]))
         case (.get, ["events"]):
             throw StoreError(.badRequest, "events are a WebSocket: connect with an Upgrade: websocket request")
         default:
             throw StoreError(.notFound, "no such account endpoint (login, devices, devices/ID, events)")
         }
-    }
-
-    struct LoginRequest: Decodable {
-        var device: String?
-        var scopes: [String]?
-        var expiresInDays: Int?
     }
 
     /// `POST /api/v1/account/login` with the password: registers a device, answers its token.
@@ -139,6 +132,6 @@ extension RESTResponder {
         let token = try await tokens.sign(user: principal.user, device: device.id, scopes: scopes, expires: expires)
         await users.audit("login", user: principal.user, device: device.id, detail: "device \"\(device.name)\" scopes \(device.scopes)")
         context.logger.info("login", metadata: ["user": "\(principal.user)", "device": "\(device.id)"])
-        return Self.json(.ok, ["token": token, "device": device.id, "name": device.name, "user": principal.user, "scopes": scopes.sorted().map(\.rawValue), "expires": device.expires])
+        return Self.json(.ok, LoginAnswer(token: token, device: device.id, name: device.name, user: principal.user, scopes: scopes.sorted().map(\.rawValue), expires: device.expires))
     }
 }

@@ -1,5 +1,6 @@
 import NIOWebSocket
 import Prometheus
+public import ConvoSyncProtocol
 public import Foundation
 import HTTPTypes
 import HummingbirdCore
@@ -8,26 +9,11 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// "A session was saved": what the server pushes to a user's other connected devices.
-/// Opaque names only (the repository directory, the ref's HMAC name, the session file's
-/// name); nothing a device could not already list.
-public struct SessionEvent: Codable, Sendable, Equatable {
-    public var type = "session.saved"
-    public var repository: String
-    public var ref: String
-    public var version: Int
-    public var session: String
-
-    public init(repository: String, ref: String, version: Int, session: String) {
-        (self.repository, self.ref, self.version, self.session) = (repository, ref, version, session)
-    }
-}
-
 /// Fans events out to the WebSocket connections of each user.
 public actor EventHub {
     struct Subscriber {
         var device: String?
-        var continuation: AsyncStream<SessionEvent>.Continuation
+        var continuation: AsyncStream<SessionSavedEvent>.Continuation
     }
 
     private var subscribers: [String: [UUID: Subscriber]] = [:]
@@ -38,10 +24,10 @@ public actor EventHub {
 
     /// A stream of the user's events, excluding those caused by `device` itself; nil when the
     /// user has too many connections already.
-    public func subscribe(user: String, device: String?) -> (UUID, AsyncStream<SessionEvent>)? {
+    public func subscribe(user: String, device: String?) -> (UUID, AsyncStream<SessionSavedEvent>)? {
         guard (subscribers[user]?.count ?? 0) < Self.maxConnectionsPerUser else { return nil }
         let id = UUID()
-        let (stream, continuation) = AsyncStream<SessionEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        let (stream, continuation) = AsyncStream<SessionSavedEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
         subscribers[user, default: [:]][id] = Subscriber(device: device, continuation: continuation)
         return (id, stream)
     }
@@ -52,7 +38,7 @@ public actor EventHub {
         if subscribers[user]?.isEmpty == true { subscribers[user] = nil }
     }
 
-    public func publish(user: String, from device: String?, event: SessionEvent) {
+    public func publish(user: String, from device: String?, event: SessionSavedEvent) {
         for subscriber in subscribers[user]?.values ?? [:].values where device == nil || subscriber.device != device {
             subscriber.continuation.yield(event)
         }

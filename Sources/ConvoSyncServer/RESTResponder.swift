@@ -1,4 +1,5 @@
 import ConvoSyncFormat
+import ConvoSyncProtocol
 public import ConvoSyncStorage
 public import Foundation
 public import Hummingbird
@@ -165,12 +166,7 @@ public struct RESTResponder: HTTPResponder {
     func list(_ type: FileType, store: RepositoryStore, v2: Bool) async throws -> Response {
         guard try await store.exists() else { throw StoreError(.notFound, "no such repository") }
         let files = try await store.list(type)
-        let json: Data
-        if v2 {
-            json = try JSONSerialization.data(withJSONObject: files.map { ["name": $0.handle.name, "size": $0.size] as [String: Any] })
-        } else {
-            json = try JSONSerialization.data(withJSONObject: files.map(\.handle.name))
-        }
+        let json = v2 ? Wire.encode(files.map { FileListEntry(name: $0.handle.name, size: $0.size) }) : Wire.encode(files.map(\.handle.name))
         return Response(status: .ok, headers: [.contentType: v2 ? Self.v2 : "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
     }
 
@@ -258,18 +254,13 @@ public struct RESTResponder: HTTPResponder {
 
     /// 409 with the ref's current head.
     func conflict(_ ref: String, store: RepositoryStore) async throws -> Response {
-        var answer: [String: Any] = ["ref": ref]
-        if let head = try await Self.head(of: ref, in: store) {
-            answer["version"] = head.version
-            answer["target"] = head.target
-        }
-        return Self.json(.conflict, answer)
+        let head = try await Self.head(of: ref, in: store)
+        return Self.json(.conflict, RefState(ref: ref, version: head?.version, target: head?.target))
     }
 
-    /// A JSON answer (an object or an array), keys sorted.
-    static func json(_ status: HTTPResponse.Status, _ object: Any) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    /// A JSON answer (one of the wire types of ConvoSyncProtocol), keys sorted.
+    static func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: Wire.encode(value))))
     }
 
     /// `bytes=a-b`, `bytes=a-` or `bytes=-n`, as a range within `size`; nil if unsatisfiable

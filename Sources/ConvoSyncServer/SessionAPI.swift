@@ -1,5 +1,6 @@
 import Prometheus
 import ConvoSyncFormat
+import ConvoSyncProtocol
 import ConvoSyncStorage
 import Foundation
 import Hummingbird
@@ -39,22 +40,12 @@ extension RESTResponder {
             let input = try await Self.decodeBody(SyncRequest.self, request, limit: configuration.maxBodySize)
             guard let head = try await Self.head(of: p[1], in: store) else { throw StoreError(.notFound, "no conversation \(p[1].prefix(12))… in this repository") }
             if let after = input.after, after >= head.version {
-                return Self.json(.ok, ["ref": p[1], "version": head.version, "target": head.target, "upToDate": true])
+                return Self.json(.ok, RefState(ref: p[1], version: head.version, target: head.target, upToDate: true))
             }
             return try await resumeBundle(session: head.target, head: head.handle, have: Set(input.have ?? []), store: store)
         default:
             throw StoreError(.notFound, "no such API endpoint (sessions, sessions/save, sessions/resume, conversations/REF/sync)")
         }
-    }
-
-    struct ResumeRequest: Decodable {
-        var session: String
-        var have: [String]?
-    }
-
-    struct SyncRequest: Decodable {
-        var have: [String]?
-        var after: Int?
     }
 
     /// A JSON request body of at most `limit` bytes (16 MiB at most); `ifEmpty` stands for an
@@ -98,8 +89,8 @@ extension RESTResponder {
     /// `GET sessions`: what a device needs to choose a session, in one answer: the config, the
     /// key files, and for every ref its newest version with the session file it names.
     func listSessions(store: RepositoryStore) async throws -> Response {
-        func encoded(_ handle: Handle) async throws -> String? {
-            try await store.get(handle).map { Data($0).base64EncodedString() }
+        func bytes(_ handle: Handle) async throws -> Data? {
+            try await store.get(handle).map { Data($0) }
         }
         var newest: [String: Handle] = [:]
         for file in try await store.list(.ref) {
@@ -107,20 +98,16 @@ extension RESTResponder {
             if let known = newest[ref], known.name >= file.handle.name { continue }
             newest[ref] = file.handle
         }
-        var heads: [[String: Any]] = []
+        var heads: [SessionList.Head] = []
         for (ref, handle) in newest.sorted(by: { $0.value.name < $1.value.name }) {
             guard let head = try await Self.head(handle, in: store), let sessionHandle = try? Handle(.session, name: head.target) else { continue }
-            var entry: [String: Any] = ["ref": ref, "version": head.version, "session": head.target]
-            if let data = try await encoded(sessionHandle) { entry["data"] = data }
-            heads.append(entry)
+            heads.append(SessionList.Head(ref: ref, version: head.version, session: head.target, data: try await bytes(sessionHandle)))
         }
-        var keys: [[String: Any]] = []
+        var keys: [SessionList.Key] = []
         for file in try await store.list(.key) {
-            if let data = try await encoded(file.handle) { keys.append(["name": file.handle.name, "data": data]) }
+            if let data = try await bytes(file.handle) { keys.append(SessionList.Key(name: file.handle.name, data: data)) }
         }
-        var out: [String: Any] = ["heads": heads, "keys": keys]
-        if let config = try await encoded(.config) { out["config"] = config }
-        return Self.json(.ok, out)
+        return Self.json(.ok, SessionList(config: try await bytes(.config), keys: keys, heads: heads))
     }
 
     // MARK: manifests
@@ -132,11 +119,6 @@ extension RESTResponder {
         var files: [String]
     }
 
-    /// What the client declares in a bundle's `manifest` entry.
-    struct DeclaredManifest: Decodable {
-        var parent: String?
-        var needs: [String]
-    }
 
     func readManifest(_ session: String, store: RepositoryStore) async throws -> Manifest? {
         guard let data = try await objects.get(store.key("manifests/\(session)")) else { return nil }
@@ -227,7 +209,7 @@ extension RESTResponder {
         var carried: [Handle] = []
         var carriedSet: Set<Handle> = []
         var entries = 0
-        var manifest: (session: String, declared: DeclaredManifest)?
+        var manifest: (session: String, declared: ManifestDeclaration)?
         while let entry = try await reader.nextEntry() {
             let (typeName, name, wide) = (entry.type, entry.name, entry.size)
             guard wide <= UInt64(configuration.maxBodySize) else {
@@ -243,7 +225,7 @@ extension RESTResponder {
             if typeName == BundleFormat.manifestType {
                 guard Handle.isValidName(name), size <= 4 << 20 else { throw StoreError(.badRequest, "a manifest entry is named by its session and holds at most 4 MiB") }
                 let body = try await reader.bytes(size)
-                guard let declared = try? JSONDecoder().decode(DeclaredManifest.self, from: Data(body)) else {
+                guard let declared = try? Wire.decode(ManifestDeclaration.self, body) else {
                     throw StoreError(.badRequest, "the manifest entry is not JSON {\"parent\": …, \"needs\": [\"type/name\", …]}")
                 }
                 manifest = (name, declared)
@@ -288,13 +270,13 @@ extension RESTResponder {
                 storedBytes += size
             }
         }
-        return Self.json(.ok, ["stored": stored])
+        return Self.json(.ok, SaveAnswer(stored: stored, ref: nil))
     }
 
     static let maxBundleEntries = 100_000
 
     /// Checks a declared manifest and writes the server's own, before the ref makes it reachable.
-    func storeManifest(_ declared: DeclaredManifest, session: String, carried: [Handle], store: RepositoryStore) async throws {
+    func storeManifest(_ declared: ManifestDeclaration, session: String, carried: [Handle], store: RepositoryStore) async throws {
         var files = carried.map(\.manifestName)
         for need in declared.needs {
             guard let handle = Self.parseNeed(need) else { throw StoreError(.badRequest, "the manifest names '\(need.prefix(80))', which is not type/name") }
@@ -328,8 +310,8 @@ extension RESTResponder {
         }
         metrics.sessionSaves.increment()
         await addConversationBytes(ref, added, store: store)
-        await events.publish(user: principal.user, from: principal.device, event: SessionEvent(
+        await events.publish(user: principal.user, from: principal.device, event: SessionSavedEvent(
             repository: store.name, ref: ref, version: handle.refVersion ?? 0, session: target))
-        return Self.json(.ok, ["stored": stored, "ref": handle.name])
+        return Self.json(.ok, SaveAnswer(stored: stored, ref: handle.name))
     }
 }

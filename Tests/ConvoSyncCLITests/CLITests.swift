@@ -89,8 +89,15 @@ struct CLITests {
         try p.run()
         // Killed once its first pack is stored, so a part of the backup is on disk and the rest
         // is not; the signal (not an exit) shows it was still running.
-        try await eventually("the backup's first pack") { try !repositoryFiles(repo, under: "data").isEmpty || !p.isRunning }
-        kill(p.processIdentifier, SIGKILL)
+        // Watched from a thread of its own: on the cooperative pool, busy with other suites, a
+        // poll could come only after the backup had ended.
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread {
+                while p.isRunning, (try? repositoryFiles(repo, under: "data").isEmpty) != false { usleep(2000) }
+                kill(p.processIdentifier, SIGKILL)
+                done.resume()
+            }.start()
+        }
         p.waitUntilExit()
         #expect(p.terminationReason == .uncaughtSignal, "the backup was killed while it ran")
         #expect(try !repositoryFiles(repo, under: "data").isEmpty)

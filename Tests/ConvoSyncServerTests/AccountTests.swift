@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ConvoSync
 import ConvoSyncFormat
+import ConvoSyncProtocol
 import ConvoSyncREST
 import ConvoSyncServer
 import ConvoSyncSessions
@@ -276,7 +277,7 @@ struct AccountTests {
                 return true
             }
         }
-        let (received, deliver) = AsyncStream<SavedEvent>.makeStream()
+        let (received, deliver) = AsyncStream<SessionSavedEvent>.makeStream()
         let listener = Task {
             try await EventStream.listen(url: url, credentials: nil, connected: { opened.yield() }) { event in
                 deliver.yield(event)

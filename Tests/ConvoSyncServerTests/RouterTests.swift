@@ -1,4 +1,5 @@
 import ConvoSyncFormat
+import ConvoSyncProtocol
 import ConvoSyncServer
 import ConvoSyncStorage
 import ConvoSyncTestSupport

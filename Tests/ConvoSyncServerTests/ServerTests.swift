@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ConvoSync
 import ConvoSyncFormat
+import ConvoSyncProtocol
 import ConvoSyncREST
 import ConvoSyncServer
 import ConvoSyncSessions

@@ -1,4 +1,5 @@
 import ConvoSyncFormat
+public import ConvoSyncStorage
 public import NIOCore
 
 /// A run of repository files in one byte stream: what `POST /api/v1/<user>/<repo>/sessions/save`
@@ -123,15 +124,4 @@ public struct BundleStreamReader<Body: AsyncIteratorProtocol> where Body.Element
 
     /// Reads past the next `n` bytes.
     public mutating func skip(_ n: Int) async throws { try await stream(n) { _ in } }
-}
-
-/// A backend that can carry a save's manifest to the server (Format/API.md §Manifest): the
-/// session's parent and the files it reuses, so a later resume is answered in one response.
-public protocol SessionManifestSink: Sendable {
-    func declareManifest(session: String, parent: String?, needs: [Handle]) async
-}
-
-extension Handle {
-    /// `type/name` (e.g. `data/3f2a…`), how manifests and resume requests name a file.
-    public var manifestName: String { "\(type.rawValue)/\(name)" }
 }
