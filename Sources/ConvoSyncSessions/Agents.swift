@@ -162,12 +162,12 @@ public enum AgentLayout {
         for line in head.split(separator: UInt8(ascii: "\n"), maxSplits: 64, omittingEmptySubsequences: true) {
             lines += 1
             if lines > 64 { break }
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else { continue }
-            if object["type"] as? String == "session_meta", let payload = object["payload"] as? [String: Any], let cwd = payload["cwd"] as? String {
-                return Peek(cwd: cwd, version: payload["cli_version"] as? String, sessionID: nil, codexID: payload["id"] as? String)
+            guard let object = try? JSONDecoder().decode(HeadLine.self, from: Data(line)) else { continue }
+            if object.type == "session_meta", let payload = object.payload, let cwd = payload.cwd {
+                return Peek(cwd: cwd, version: payload.cli_version, sessionID: nil, codexID: payload.id)
             }
-            if let cwd = object["cwd"] as? String, cwd.hasPrefix("/") {
-                return Peek(cwd: cwd, version: object["version"] as? String, sessionID: object["sessionId"] as? String, codexID: nil)
+            if let cwd = object.cwd, cwd.hasPrefix("/") {
+                return Peek(cwd: cwd, version: object.version, sessionID: object.sessionId, codexID: nil)
             }
         }
         return nil
@@ -180,5 +180,43 @@ public enum AgentLayout {
 
     static func modified(_ path: String) -> Date {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast
+    }
+}
+
+/// The fields of a transcript's first lines that tell where and by what it was written: a
+/// Claude Code line (`cwd`, `version`, `sessionId`) or Codex's `session_meta` (`payload`).
+/// Every other field is ignored, and a line of another shape decodes to nothing useful.
+private struct HeadLine: Decodable {
+    struct Payload: Decodable {
+        var cwd: String?
+        var cli_version: String?
+        var id: String?
+
+        enum CodingKeys: String, CodingKey { case cwd, cli_version, id }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            cwd = try? c.decode(String.self, forKey: .cwd)
+            cli_version = try? c.decode(String.self, forKey: .cli_version)
+            id = try? c.decode(String.self, forKey: .id)
+        }
+    }
+
+    var type: String?
+    var payload: Payload?
+    var cwd: String?
+    var version: String?
+    var sessionId: String?
+
+    enum CodingKeys: String, CodingKey { case type, payload, cwd, version, sessionId }
+
+    /// Field by field: a field of another type is absent, not a reason to skip the line.
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try? c.decode(String.self, forKey: .type)
+        payload = try? c.decode(Payload.self, forKey: .payload)
+        cwd = try? c.decode(String.self, forKey: .cwd)
+        version = try? c.decode(String.self, forKey: .version)
+        sessionId = try? c.decode(String.self, forKey: .sessionId)
     }
 }

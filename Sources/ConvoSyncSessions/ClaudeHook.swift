@@ -21,29 +21,33 @@ public enum ClaudeHook {
 
     public static func install(command: String, homes: AgentHomes) throws -> Result {
         let path = (homes.claude as NSString).appendingPathComponent("settings.json")
-        var settings: [String: Any] = [:]
+        var settings: [String: JSONValue] = [:]
         let existing = FileManager.default.contents(atPath: path)
         if let existing, !existing.isEmpty {
-            guard let parsed = try? JSONSerialization.jsonObject(with: existing) as? [String: Any] else {
+            guard let parsed = try? JSONDecoder().decode([String: JSONValue].self, from: existing) else {
                 throw ConvoSyncError(.invalidArgument, "\(path) is not a JSON object; fix or move it, then run install-hook again")
             }
             settings = parsed
         }
-        var hooks = settings["hooks"] as? [String: Any] ?? [:]
+        guard case .object(var hooks) = settings["hooks"] ?? .object([:]) else {
+            throw ConvoSyncError(.invalidArgument, "\(path): \"hooks\" is not a JSON object; fix it, then run install-hook again")
+        }
         var added: [String] = []
         for event in events {
-            var groups = hooks[event] as? [[String: Any]] ?? []
+            var groups = hooks[event]?.array ?? []
             let present = groups.contains { group in
-                (group["hooks"] as? [[String: Any]] ?? []).contains { ($0["command"] as? String) == command }
+                (group["hooks"]?.array ?? []).contains { $0["command"]?.string == command }
             }
             if present { continue }
-            groups.append(["hooks": [["type": "command", "command": command]]])
-            hooks[event] = groups
+            groups.append(.object(["hooks": .array([.object(["type": .string("command"), "command": .string(command)])])]))
+            hooks[event] = .array(groups)
             added.append(event)
         }
         guard !added.isEmpty else { return Result(settings: path, command: command, added: []) }
-        settings["hooks"] = hooks
-        let data = try JSONSerialization.data(withJSONObject: settings, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        settings["hooks"] = .object(hooks)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(settings)
         try FileManager.default.createDirectory(atPath: homes.claude, withIntermediateDirectories: true)
         if let existing { try AtomicFileWriter.write(Array(existing), to: path + ".convosync-bak", mode: 0o600) }
         try AtomicFileWriter.write(Array(data) + [UInt8(ascii: "\n")], to: path, mode: 0o600)
