@@ -49,10 +49,21 @@ public enum SessionCatalog {
             let what = error.code == .notFound ? "which is missing" : "which cannot be read (\(error.message))"
             throw ConvoSyncError(.corrupted, "\(file) names sessions/\(id.hex), \(what): the ref version is damaged or the session file was deleted. Put the file back from a copy of the repository; the conversation's other versions are in refs/\(head.ref)-*", cause: error)
         }
-        guard head.ref == session.ref || head.ref == Refs.fork(of: session.ref, session: id, key: repository.key) else {
+        guard try await belongs(head, id: id, session: session, in: repository) else {
             throw ConvoSyncError(.corrupted, "\(file) names sessions/\(id.short), a session of another conversation: the ref version is damaged. Put the file back from a copy of the repository; the conversation's other versions are in refs/\(head.ref)-*")
         }
         return SessionHead(head: head, id: id, session: session)
+    }
+
+    /// Whether `session` may be what `head` names: the head is of the session's conversation
+    /// ref, or of a fork of it. A fork ref is named after the session it was made for (its
+    /// version 1); later versions name the sessions that continued that fork.
+    static func belongs(_ head: RefHead, id: SessionID, session: SessionFile, in repository: Repository) async throws -> Bool {
+        if head.ref == session.ref || head.ref == Refs.fork(of: session.ref, session: id, key: repository.key) { return true }
+        guard head.version > 1, let first = try? await repository.backend.load(Handle.ref(head.ref, version: 1)),
+              let firstID = try? SessionID(hex: String(decoding: first, as: UTF8.self))
+        else { return false }
+        return head.ref == Refs.fork(of: session.ref, session: firstID, key: repository.key)
     }
 
     /// The current head of `ref`, if the ref exists.

@@ -175,6 +175,31 @@ struct SessionTests {
         #expect(next.fork == nil && next.ref == fork.forkRef && next.version == 2)
     }
 
+    /// A fork ref's later versions name sessions made after the fork, not the one it was made
+    /// for; they were taken for damaged, and every listing, resume and save failed.
+    @Test("a fork ref moved past its first version is a head like any other")
+    func forkMovedOn() async throws {
+        let d = try await TwoDevices()
+        let aPath = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
+        _ = try await d.save(d.a, "base")
+        _ = try await d.resume(d.b)
+        let bPath = d.b.claudeProjects + "/" + AgentLayout.claudeProjectFolder(for: d.b.checkout) + "/\(TwoDevices.claudeID).jsonl"
+        try d.append(lines: 300..<320, to: aPath, on: d.a)
+        try d.append(lines: 400..<430, to: bPath, on: d.b)
+        _ = try await d.save(d.b, "B continues")
+        let forked = try await d.save(d.a, "A continues")
+        try d.append(lines: 320..<330, to: aPath, on: d.a)
+        let next = try await d.save(d.a, "A again")
+        #expect(next.ref == forked.fork?.forkRef && next.version == 2)
+
+        let heads = try await SessionCatalog.heads(d.repository)
+        let forkHead = try #require(heads.first { $0.head.ref == next.ref })
+        #expect(forkHead.id.hex == next.session && forkHead.isFork)
+        try d.append(lines: 330..<340, to: aPath, on: d.a)
+        let third = try await d.save(d.a, "A once more")
+        #expect(third.ref == next.ref && third.version == 3 && third.fork == nil)
+    }
+
     @Test("a local transcript with messages the session lacks is not clobbered")
     func newerLocalTranscriptKept() async throws {
         let d = try await TwoDevices()
