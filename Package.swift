@@ -88,11 +88,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
-        // The client side of HTTP repositories: restic's REST protocol over AsyncHTTPClient.
+        // The client side of HTTP repositories: restic's REST protocol over AsyncHTTPClient, the
+        // session API (each save one request, resumes through a mirror), and opening a
+        // repository location for save and resume (server, mirror, offline outbox).
         .target(
             name: "ConvoSyncREST",
             dependencies: [
-                "ConvoSyncFormat", "ConvoSyncStorage", "ConvoSyncProtocol",
+                "ConvoSync", "ConvoSyncSessions", "ConvoSyncFormat", "ConvoSyncStorage", "ConvoSyncProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ],

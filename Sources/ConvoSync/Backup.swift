@@ -71,7 +71,7 @@ public final class Backup {
         self.options = options
         chunker = Chunker(parameters: repository.config.chunker)
         packer = PackerManager(
-            backend: repository.backend, key: repository.key.encryption, compression: options.compression,
+            destination: repository.destination, key: repository.key.encryption, compression: options.compression,
             frameSize: repository.config.frameSize, packSize: repository.config.packSize, concurrency: options.concurrency)
     }
 

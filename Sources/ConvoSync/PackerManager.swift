@@ -12,7 +12,7 @@ import Crypto
 /// Implements the write side of Format/SPEC.md §Frames and Pack format and §Read/Write ordering invariants: a pack is
 /// stored completely before any index file names it.
 final class PackerManager {
-    private let backend: any Backend
+    private let destination: any CommitDestination
     private let key: SymmetricKey
     private let compression: Compression
     private let frameSize: Int
@@ -34,8 +34,8 @@ final class PackerManager {
     private(set) var bytesWritten = 0
     private(set) var blobsWritten = 0
 
-    init(backend: any Backend, key: SymmetricKey, compression: Compression, frameSize: Int, packSize: Int, concurrency: Int) {
-        self.backend = backend
+    init(destination: any CommitDestination, key: SymmetricKey, compression: Compression, frameSize: Int, packSize: Int, concurrency: Int) {
+        self.destination = destination
         self.key = key
         self.compression = compression
         self.frameSize = frameSize
@@ -83,9 +83,7 @@ final class PackerManager {
         pack.bytes.append(contentsOf: try header.sealedTrailer(using: key))
         let id = PackID(ObjectID.hash(pack.bytes))
         do {
-            try await backend.save(Handle(.pack, id: id), data: pack.bytes)
-        } catch let e as StorageError where e.code == .alreadyExists {
-            // The same bytes are stored already.
+            try await destination.write(Handle(.pack, id: id), pack.bytes)
         } catch {
             throw ConvoSyncError.wrap(error, file: "data/\(id.hex)")
         }

@@ -11,6 +11,8 @@ import Crypto
 /// ```
 public actor Repository {
     public nonisolated let backend: any Backend
+    /// Where new files and ref updates go (by default straight to `backend`).
+    public nonisolated let destination: any CommitDestination
     public nonisolated let key: MasterKey
     public nonisolated let config: ConfigFile
     /// The key file this repository was unlocked with.
@@ -25,9 +27,13 @@ public actor Repository {
     nonisolated let onSkip: (@Sendable (String) -> Void)?
     private var frameCache = FrameCache(capacity: 8)
 
-    init(backend: any Backend, key: MasterKey, config: ConfigFile, keyID: KeyID, cacheDirectory: URL?, onSkip: (@Sendable (String) -> Void)? = nil) {
+    init(
+        backend: any Backend, destination: (any CommitDestination)? = nil, key: MasterKey, config: ConfigFile, keyID: KeyID, cacheDirectory: URL?,
+        onSkip: (@Sendable (String) -> Void)? = nil
+    ) {
         self.onSkip = onSkip
         self.backend = backend
+        self.destination = destination ?? BackendDestination(backend)
         self.key = key
         self.config = config
         self.keyID = keyID
@@ -75,7 +81,12 @@ public actor Repository {
     /// `onSkip` hears of every damaged index or snapshot file the repository goes on without.
     ///
     /// - Throws: ``ConvoSyncError`` `.noRepository`, `.wrongPassword`, `.corrupted`.
-    public static func open(backend: any Backend, password: String, cacheDirectory: URL? = nil, onSkip: (@Sendable (String) -> Void)? = nil) async throws -> Repository {
+    ///
+    /// `destination` is where new files and ref updates go; by default `backend` itself.
+    public static func open(
+        backend: any Backend, destination: (any CommitDestination)? = nil, password: String, cacheDirectory: URL? = nil,
+        onSkip: (@Sendable (String) -> Void)? = nil
+    ) async throws -> Repository {
         let configBytes: [UInt8]
         do {
             configBytes = try await backend.load(.config)
@@ -127,7 +138,7 @@ public actor Repository {
                 continue
             }
             let keyID = try KeyID(hex: info.handle.name)
-            return Repository(backend: backend, key: masterKey, config: config, keyID: keyID, cacheDirectory: cacheDirectory, onSkip: onSkip)
+            return Repository(backend: backend, destination: destination, key: masterKey, config: config, keyID: keyID, cacheDirectory: cacheDirectory, onSkip: onSkip)
         }
         if !configFailures.isEmpty {
             throw ConvoSyncError(.corrupted, "the repository at \(backend.location) cannot be opened: \(configFailures.joined(separator: "; ")). The config file is damaged or belongs to another repository; put the original back (from a copy of the repository)")
@@ -163,19 +174,33 @@ public actor Repository {
         let bytes = try file.sealed(using: key.encryption, compression: compression)
         let id = F.FileID(ObjectID.hash(bytes))
         do {
-            try await backend.save(Handle(F.fileType, id: id.id), data: bytes)
-        } catch let e as StorageError where e.code == .alreadyExists {
-            // Same name means same bytes: content addressing makes the write idempotent.
+            // Same name means same bytes: a file that exists already is not an error.
+            try await destination.write(Handle(F.fileType, id: id.id), bytes)
         } catch {
             throw ConvoSyncError.wrap(error, file: "\(F.fileType.rawValue)/\(id.id.hex)")
         }
         return (id, bytes)
     }
 
-    /// Loads, verifies and opens a repository file.
-    public nonisolated func load<F: RepoFile>(_ type: F.Type, id: F.FileID) async throws -> F where F.FileID: IDProtocol {
+    /// Ends a commit: every file stored since the last one becomes durable at the destination,
+    /// then `update` moves the ref (or finds that another writer moved it first).
+    public nonisolated func commit(_ update: RefUpdate) async throws -> CommitOutcome {
+        do { return try await destination.commit(update) } catch {
+            throw ConvoSyncError.wrap(error, file: "refs/\(update.ref)")
+        }
+    }
+
+    /// Loads, verifies and opens a repository file (from `backend` when given: a copy of this
+    /// repository's files, such as the offline outbox).
+    public nonisolated func load<F: RepoFile>(_ type: F.Type, id: F.FileID, from other: (any Backend)? = nil) async throws -> F where F.FileID: IDProtocol {
         let handle = Handle(F.fileType, id: id.id)
-        let bytes = try await loadVerified(handle)
+        let bytes: [UInt8]
+        if let other {
+            do { bytes = try await other.load(handle) } catch { throw ConvoSyncError.wrap(error, file: handle.relativePath) }
+            guard ObjectID.hash(bytes).hex == id.id.hex else { throw ConvoSyncError(.corrupted, "\(handle.relativePath) in \(other.location) does not match its name") }
+        } else {
+            bytes = try await loadVerified(handle)
+        }
         do {
             return try F(sealed: bytes, using: key.encryption)
         } catch {

@@ -2,6 +2,7 @@ import ArgumentParser
 import ConvoSync
 import ConvoSyncFormat
 import ConvoSyncREST
+import ConvoSyncSessions
 import ConvoSyncStorage
 import Foundation
 
@@ -96,18 +97,29 @@ struct GlobalOptions: ParsableArguments {
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    func backend() throws -> any Backend {
+    func location() throws -> RepositoryLocation {
         guard let location = repo ?? environment["CONVOSYNC_REPOSITORY"], !location.isEmpty else {
             throw ConvoSyncError(.noRepository, "no repository given: pass -r/--repo or set CONVOSYNC_REPOSITORY")
         }
-        if location.hasPrefix("rest:") || location.hasPrefix("http://") || location.hasPrefix("https://") {
+        if location.contains("://") {
             do { _ = try NetworkTimeouts.fromEnvironment(environment) } catch { throw ConvoSyncError(.invalidArgument, "\(error)") }
-            do { return try RESTBackend(url: location, credentials: CredentialStore(environment: environment)) } catch {
-                throw ConvoSyncError(.invalidArgument, "\(error.message); give rest:http(s)://USER:PASSWORD@HOST:PORT/USER/REPO/")
-            }
         }
-        let path = location.hasPrefix("local:") ? String(location.dropFirst(6)) : location
-        return LocalBackend(path: (path as NSString).expandingTildeInPath)
+        do { return try RepositoryLocation.parse(location, credentials: CredentialStore(environment: environment)) } catch let error as StorageError {
+            throw ConvoSyncError(.invalidArgument, "\(error.message); give rest:http(s)://USER:PASSWORD@HOST:PORT/USER/REPO/")
+        }
+    }
+
+    func backend() throws -> any Backend { try location().backend }
+
+    /// The repository as save and resume open it (session API, mirror, outbox); notices go to
+    /// stderr unless `quiet` or `json`.
+    func sessionLocation(json: Bool) throws -> SessionLocation {
+        let options = self
+        let quiet = quiet || json
+        return SessionLocation(
+            location: try location(), password: { try options.password() }, cacheDirectory: cacheDirectory,
+            stateDirectory: DeviceState.directory(environment: environment), onSkip: Self.warnSkipped,
+            notice: { message in if !quiet { FileHandle.standardError.write(Data("convosync: \(message)\n".utf8)) } })
     }
 
     var cacheDirectory: URL? {

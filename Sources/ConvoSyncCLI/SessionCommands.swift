@@ -45,7 +45,9 @@ struct Save: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let (repo, wasOffline) = try await global.openForSessions(offlineSave: true, json: output.json)
+        let place = try global.sessionLocation(json: output.json)
+        let opened = try await place.openForSave()
+        let repo = opened.repository
         var options = SaveOptions(directory: FileManager.default.currentDirectoryPath, message: message, environment: environment)
         options.agent = agent
         options.sessionID = session
@@ -54,7 +56,7 @@ struct Save: AsyncParsableCommand {
         options.push = !noPush
         options.wip = wip
         options.compression = try Compression(parsing: compression)
-        let mirror = (repo.backend as? BundlingBackend)?.readThrough
+        let mirror = opened.mirror
         if let mirror {
             // Over the session API: the session this save continues should be in the mirror.
             // One saved without a manifest cannot be fetched in one piece: the save then reads
@@ -63,24 +65,18 @@ struct Save: AsyncParsableCommand {
                 do { try await mirror.ensure(session: id) } catch is SessionMirror.Unsupported {}
             }
         }
-        var offline = wasOffline
+        var offline = opened.offline
         let result: SaveResult
         do {
             result = try await SessionSaver(repository: repo, options: options).run()
             // Its files went into the mirror on top of a complete parent: complete too.
             mirror?.markComplete(result.session)
-        } catch let error where mirror != nil && Self.isUnreachable(error)
-            && Outbox.canWorkOffline(location: repo.backend.location, stateDirectory: DeviceState.directory(environment: environment)) {
+        } catch let error where mirror != nil && Self.isUnreachable(error) && place.canWorkOffline {
             // The mirror let the save get this far without the server, which is gone: the
             // commit is made; queue the conversation in the outbox like any offline save.
-            if !global.quiet && !output.json {
-                FileHandle.standardError.write(Data("convosync: \(repo.backend.location) cannot be reached (\(error)); saving to the local outbox\n".utf8))
-            }
-            let outbox = try await Outbox.open(
-                location: repo.backend.location, password: global.password(), stateDirectory: DeviceState.directory(environment: environment),
-                cacheDirectory: global.cacheDirectory)
+            place.notice("\(repo.backend.location) cannot be reached (\(error)); saving to the local outbox")
             options.prepare = nil
-            result = try await SessionSaver(repository: outbox, options: options).run()
+            result = try await SessionSaver(repository: try await place.outbox(), options: options).run()
             offline = true
         }
         if output.json {
@@ -166,7 +162,8 @@ extension Resume {
     /// lacks) and a resume on the local mirror. Elsewhere, or for a session the server has
     /// no manifest of, file by file.
     func resume(_ options: ResumeOptions) async throws -> ResumeResult {
-        if let (repo, mirror) = try await global.sessionMirror() {
+        let place = try global.sessionLocation(json: output.json)
+        if let (repo, mirror) = try await place.openMirror() {
             var viaMirror = options
             viaMirror.prepare = { id in try await mirror.fetch(session: id.hex) }
             do {
@@ -176,8 +173,7 @@ extension Resume {
                 // A session that is no conversation's head is not in the mirror: look it up on the server.
             }
         }
-        let (repo, _) = try await global.openForSessions(offlineSave: false, json: output.json)
-        return try await SessionResumer(repository: repo, options: options).run()
+        return try await SessionResumer(repository: try await place.openForResume().repository, options: options).run()
     }
 
     func waitForSave() async throws {
@@ -347,74 +343,6 @@ struct SaveOutput: Encodable {
     }
 
     enum Key: String, CodingKey { case offline }
-}
-
-extension GlobalOptions {
-    /// Opens the repository for save/resume: remembers it for offline use, uploads what an
-    /// offline save left in the outbox, and (for save) falls back to the outbox when the
-    /// repository cannot be reached but this device has opened it before.
-    /// The repository as mirrored from a convosync server after one request for its heads;
-    /// nil when the repository is not on one (or the cache is off, or an offline save waits
-    /// to be uploaded, which needs the server itself).
-    func sessionMirror() async throws -> (Repository, SessionMirror)? {
-        guard let cache = cacheDirectory, let rest = try backend() as? RESTBackend else { return nil }
-        let mirror = SessionMirror(remote: rest, cacheDirectory: cache)
-        do { try await mirror.fetchHeads() } catch is SessionMirror.Unsupported { return nil }
-        let repo = try await Repository.open(backend: mirror.local, password: password(), cacheDirectory: cache, onSkip: Self.warnSkipped)
-        let stateDirectory = DeviceState.directory(environment: environment)
-        if await Outbox.pendingCount(repositoryID: repo.config.id, stateDirectory: stateDirectory) > 0 { return nil }
-        return (repo, mirror)
-    }
-
-    func openForSessions(offlineSave: Bool, json: Bool) async throws -> (Repository, Bool) {
-        let stateDirectory = DeviceState.directory(environment: environment)
-        var backend = try backend()
-        var mirror: SessionMirror?
-        if offlineSave, let rest = backend as? RESTBackend {
-            // A save over HTTP is one write request: its files travel with the ref in one
-            // bundle, and into the mirror, so this device's next resume does not fetch them
-            // back. With the session API, reads come from the mirror after one request for
-            // the heads.
-            mirror = cacheDirectory.map { SessionMirror(remote: rest, cacheDirectory: $0) }
-            backend = BundlingBackend(base: rest, mirror: mirror?.local)
-        }
-        let repo: Repository
-        do {
-            if let mirror, let bundling = backend as? BundlingBackend {
-                do {
-                    // A device that has talked to this server before sends its save without
-                    // asking for the heads: if another device moved the ref on, the 409 answer
-                    // makes it fetch them and decide (continue or fork) then.
-                    if !mirror.hasIdentity { try await mirror.fetchHeads() }
-                    backend = BundlingBackend(base: bundling.base, readThrough: mirror)
-                } catch is SessionMirror.Unsupported {
-                } catch {
-                    throw ConvoSyncError.wrap(error, file: "sessions")
-                }
-            }
-            do {
-                repo = try await Repository.open(backend: backend, password: password(), cacheDirectory: cacheDirectory, onSkip: Self.warnSkipped)
-            } catch let error as ConvoSyncError where error.code == .wrongPassword && mirror?.hasIdentity == true {
-                // The mirror's key files may be old (a password changed on another device).
-                try await mirror?.fetchHeads()
-                repo = try await Repository.open(backend: backend, password: password(), cacheDirectory: cacheDirectory, onSkip: Self.warnSkipped)
-            }
-        } catch let error as ConvoSyncError where offlineSave && (error.code == .noRepository || error.code == .backend)
-            && Outbox.canWorkOffline(location: backend.location, stateDirectory: stateDirectory) {
-            if !quiet && !json {
-                FileHandle.standardError.write(Data("convosync: \(backend.location) cannot be reached (\(error.message)); saving to the local outbox\n".utf8))
-            }
-            return (try await Outbox.open(location: backend.location, password: password(), stateDirectory: stateDirectory, cacheDirectory: cacheDirectory), true)
-        }
-        try await Outbox.remember(repo, stateDirectory: stateDirectory)
-        if await Outbox.pendingCount(repositoryID: repo.config.id, stateDirectory: stateDirectory) > 0 {
-            let pushed = try await Outbox.push(to: repo, stateDirectory: stateDirectory)
-            if !quiet && !json {
-                FileHandle.standardError.write(Data("convosync: uploaded \(pushed.sessions.count + pushed.forks.count) session(s) saved offline\(pushed.forks.isEmpty ? "" : ", \(pushed.forks.count) kept as fork(s)")\n".utf8))
-            }
-        }
-        return (repo, false)
-    }
 }
 
 extension SessionFile.Agent: ExpressibleByArgument {}

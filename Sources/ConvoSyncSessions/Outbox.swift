@@ -98,14 +98,14 @@ public enum Outbox {
         guard FileManager.default.fileExists(atPath: path) else { return result }
         let outbox = LocalBackend(path: path)
         let remote = repository.backend
-        // Data before what names it (Format/SPEC.md §Read/Write ordering): packs, index, snapshots, sessions.
+        // Data before what names it (Format/SPEC.md §Read/Write ordering invariants): packs, index, snapshots, sessions.
         var queued: [Handle] = []
         for type in [FileType.pack, .index, .snapshot, .session] {
             for info in try outbox.list(type) {
                 queued.append(info.handle)
                 if (try? await remote.stat(info.handle)) != nil { continue }
                 let bytes = try outbox.load(info.handle, range: nil)
-                try await upload(info.handle, bytes: bytes, to: remote)
+                do { try await repository.destination.write(info.handle, bytes) } catch { throw ConvoSyncError.wrap(error, file: info.handle.relativePath) }
                 result.files += 1
                 result.bytes += bytes.count
             }
@@ -124,7 +124,9 @@ public enum Outbox {
             var expected = (versions.map(\.0).min() ?? 1) - 1
             for (_, target) in versions.sorted(by: { $0.0 < $1.0 }) {
                 let sessionID = try SessionID(hex: target)
-                let session = try await repository.load(SessionFile.self, id: sessionID)
+                // From the outbox: it may not have reached the repository yet (the session API
+                // sends it with the ref version that names it).
+                let session = try await repository.load(SessionFile.self, id: sessionID, from: outbox)
                 let fork = Refs.fork(of: session.ref, session: sessionID, key: repository.key)
                 // Landed in an earlier, interrupted push: on the line itself, or as its fork.
                 if let landed = try await version(of: target, in: line, after: expected, remote: remote) {
@@ -136,18 +138,16 @@ public enum Outbox {
                     state.lines[session.ref] = fork
                     continue
                 }
-                if let sink = remote as? any SessionManifestSink {
-                    // Over the session API: every queued file may be this session's, so name them
-                    // all; its parent's manifest covers what was stored before.
-                    await sink.declareManifest(session: target, parent: session.parent?.hex, needs: queued)
-                }
-                if let head = try await advance(line, from: expected, to: target, on: remote) {
+                // Every queued file may be this session's, so all are named; its parent's
+                // manifest covers what was stored before.
+                let lineage = Lineage(parent: session.parent?.hex, reused: queued)
+                if case .applied(let head) = try await repository.commit(RefUpdate(ref: line, expected: expected, target: target, lineage: lineage)) {
                     state.refs[line] = head
                     expected = head.version
                     result.sessions.append(target)
                 } else {
                     // Another device moved on: keep this save under its fork ref, overwrite nothing.
-                    guard let head = try await advance(fork, from: 0, to: target, on: remote) else {
+                    guard case .applied(let head) = try await repository.commit(RefUpdate(ref: fork, expected: 0, target: target, lineage: lineage)) else {
                         throw ConvoSyncError(.conflict, "fork ref \(fork.prefix(12)) of session \(sessionID.short) exists with other contents")
                     }
                     state.refs[fork] = head
@@ -178,24 +178,6 @@ public enum Outbox {
             if String(decoding: bytes, as: UTF8.self) == target { return v }
         }
         return nil
-    }
-
-    /// Saves a file; one that exists already came from an earlier, interrupted push.
-    private static func upload(_ handle: Handle, bytes: [UInt8], to remote: any Backend) async throws {
-        do { try await remote.save(handle, data: bytes) } catch let e as StorageError where e.code == .alreadyExists {
-            return
-        } catch {
-            throw ConvoSyncError.wrap(error, file: handle.relativePath)
-        }
-    }
-
-    /// Advances a ref, or returns nil when another writer got there first.
-    private static func advance(_ ref: String, from expected: Int, to target: String, on remote: any Backend) async throws -> RefHead? {
-        do { return try await remote.advanceRef(ref, from: expected, to: target) } catch let e as StorageError where e.code == .conflict {
-            return nil
-        } catch {
-            throw ConvoSyncError.wrap(error, file: "refs/\(ref)")
-        }
     }
 
     private static func load(_ handle: Handle, from backend: any Backend) async throws -> [UInt8] {

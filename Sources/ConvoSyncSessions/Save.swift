@@ -185,59 +185,62 @@ public struct SessionSaver {
             terminal: .init(cwd: launch, shell: options.environment["SHELL"], environment: Self.recordedEnvironment(options.environment)))
         let (sessionID, sessionBytes) = try await repository.store(record, compression: options.compression)
 
-        if let sink = repository.backend as? any SessionManifestSink {
-            // Over the session API: tell the server which stored files this session reuses.
-            let index = try await repository.masterIndex()
-            var needs: Set<Handle> = []
-            for blob in backup.reusedBlobs {
-                guard let location = index.location(of: blob) else { continue }
-                needs.insert(Handle(.pack, id: location.pack))
-                if let file = index.indexFile(of: location.pack) { needs.insert(Handle(.index, id: file)) }
-            }
-            await sink.declareManifest(session: sessionID.hex, parent: basisID, needs: needs.sorted { $0.manifestName < $1.manifestName })
+        // What this session reuses: destinations that keep manifests (the session API) answer
+        // a later resume of it in one response from these and its parent's.
+        let index = try await repository.masterIndex()
+        var reused: Set<Handle> = []
+        for blob in backup.reusedBlobs {
+            guard let location = index.location(of: blob) else { continue }
+            reused.insert(Handle(.pack, id: location.pack))
+            if let file = index.indexFile(of: location.pack) { reused.insert(Handle(.index, id: file)) }
         }
+        let lineage = Lineage(parent: basisID, reused: reused.sorted { $0.manifestName < $1.manifestName })
 
-        // The commit point: move the ref from the version this device knows.
-        var expected = known?.version ?? 0
-        if let head, head.version != expected, let headSession, staged.hasPrefix(headSession.conversation) {
-            expected = head.version  // the current head is a prefix of ours: nothing of it is lost
-        }
+        // The commit point: move the ref from the version this device knows, or past a head
+        // whose transcript is a prefix of this one (nothing of it is lost).
+        let prefix = { (s: SessionFile?) in s.map { staged.hasPrefix($0.conversation) } ?? false }
+        var update = RefUpdate(ref: line, expected: known?.version ?? 0, target: sessionID.hex, lineage: lineage)
+        if case .advance(let from) = LineDecision.decide(known: update.expected, head: head, headIsPrefix: prefix(headSession)) { update.expected = from }
         var result = SaveResult(
-            session: sessionID.hex, ref: line, version: expected + 1, commit: commit, branch: branch, committed: committed,
+            session: sessionID.hex, ref: line, version: update.expected + 1, commit: commit, branch: branch, committed: committed,
             pushed: pushed, wip: options.wip, agent: agentSession.agent, agentSession: agentSession.id,
             messages: staged.messages, added: record.conversation.added, transcriptBytes: staged.bytes.count,
             bytesAdded: backup.bytesAdded + sessionBytes.count + sessionID.hex.utf8.count, fork: nil)
-        do {
-            let newHead = try await repository.backend.advanceRef(line, from: expected, to: sessionID.hex)
-            state.refs[line] = newHead
-        } catch let error as StorageError where error.code == .conflict {
-            var current = try await refHead(line)
+        var outcome = try await repository.commit(update)
+        if case .conflict(let winner) = outcome {
+            // The head moved on. If it moved to a prefix of this transcript (e.g. this device's
+            // own save from a copy of its state), continue the line from it, once.
+            var current = winner
+            if current == nil { current = try await refHead(line) }
             var currentSession = try await session(current)
-            if let head = current, let headSession = currentSession, staged.hasPrefix(headSession.conversation) {
-                // The head moved to a prefix of this transcript (e.g. this device's own save from
-                // a copy of its state): nothing of it is lost, so continue the line from it.
-                do {
-                    let moved = try await repository.backend.advanceRef(line, from: head.version, to: sessionID.hex)
-                    state.refs[line] = moved
-                    result.version = moved.version
-                    try state.save(repositoryID: repository.config.id, directory: options.stateDirectory)
-                    return result
-                } catch let again as StorageError where again.code == .conflict {
-                    current = try await refHead(line)  // moved once more: fork from what is there now
+            if case .advance(let from) = LineDecision.afterConflict(current: current, currentIsPrefix: prefix(currentSession)) {
+                update.expected = from
+                outcome = try await repository.commit(update)
+                if case .conflict(let again) = outcome {
+                    current = again  // moved once more: fork from what is there now
+                    if current == nil { current = try await refHead(line) }
                     currentSession = try await session(current)
                 }
             }
-            // Another device moved on. Keep this save under its own fork ref; overwrite nothing.
-            let fork = Refs.fork(of: ref, session: sessionID, key: repository.key)
-            let forkHead = try await advance(fork, from: 0, to: sessionID)
-            state.refs[fork] = forkHead
-            state.lines[ref] = fork
-            result.ref = fork
-            result.version = forkHead.version
-            result.bytesAdded += sessionID.hex.utf8.count
-            result.fork = SaveResult.Fork(
-                currentSession: current?.target ?? "", currentHost: currentSession?.host ?? "?",
-                currentTime: currentSession?.time ?? Date(), currentMessages: currentSession?.conversation.messageCount ?? 0, forkRef: fork)
+            if case .conflict = outcome {
+                // Another device moved on. Keep this save under its own fork ref; overwrite nothing.
+                let fork = Refs.fork(of: ref, session: sessionID, key: repository.key)
+                guard case .applied(let forkHead) = try await repository.commit(RefUpdate(ref: fork, expected: 0, target: sessionID.hex, lineage: lineage)) else {
+                    throw ConvoSyncError(.conflict, "fork ref \(fork.prefix(12)) of session \(sessionID.short) exists with other contents")
+                }
+                state.refs[fork] = forkHead
+                state.lines[ref] = fork
+                result.ref = fork
+                result.version = forkHead.version
+                result.bytesAdded += sessionID.hex.utf8.count
+                result.fork = SaveResult.Fork(
+                    currentSession: current?.target ?? "", currentHost: currentSession?.host ?? "?",
+                    currentTime: currentSession?.time ?? Date(), currentMessages: currentSession?.conversation.messageCount ?? 0, forkRef: fork)
+            }
+        }
+        if case .applied(let moved) = outcome {
+            state.refs[line] = moved
+            result.version = moved.version
         }
         try state.save(repositoryID: repository.config.id, directory: options.stateDirectory)
         return result
@@ -250,12 +253,6 @@ public struct SessionSaver {
 
     private func refHead(_ ref: String) async throws -> RefHead? {
         try await SessionCatalog.head(ref, in: repository)
-    }
-
-    private func advance(_ ref: String, from: Int, to id: SessionID) async throws -> RefHead {
-        do { return try await repository.backend.advanceRef(ref, from: from, to: id.hex) } catch {
-            throw ConvoSyncError.wrap(error, file: "refs/\(ref)")
-        }
     }
 
     // MARK: staging

@@ -102,8 +102,7 @@ struct AccountTests {
         let rest = try RESTBackend(url: server.url("alice", "alice-password", repo: "resume"))
         let d = try await TwoDevices(backend: rest)
         let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<800, subagents: false)
-        let bundling = BundlingBackend(base: rest)
-        let saving = try await Repository.open(backend: bundling, password: "pw")
+        let saving = try await Repository.open(sessionAPI: rest, password: "pw")
         let first = try await d.save(d.a, "first", into: saving)
 
         let cache = try TemporaryDirectory()
@@ -136,7 +135,7 @@ struct AccountTests {
         try d.append(lines: 850..<860, to: again.transcript, on: d.b)
         before = try await server.requestCount()
         try await mirror.fetchHeads()
-        let mirrored = try await Repository.open(backend: BundlingBackend(base: rest, readThrough: mirror), password: "pw")
+        let mirrored = try await Repository.open(sessionAPI: rest, mirror: mirror, password: "pw")
         let third = try await d.save(d.b, "from b", into: mirrored) { $0.prepare = { id in try await mirror.ensure(session: id) } }
         #expect(third.fork == nil && third.messages == 860 && third.added == [850, 860])
         #expect(try await server.requestCount() - before - 1 == 2, "heads, then one bundle")
@@ -144,7 +143,7 @@ struct AccountTests {
         try d.append(lines: 860..<865, to: transcript, on: d.a)
         let mirrorA = SessionMirror(remote: rest, cacheDirectory: cache.url.appendingPathComponent("a"))
         try await mirrorA.fetchHeads()
-        let aRepo = try await Repository.open(backend: BundlingBackend(base: rest, readThrough: mirrorA), password: "pw")
+        let aRepo = try await Repository.open(sessionAPI: rest, mirror: mirrorA, password: "pw")
         let forked = try await d.save(d.a, "from a", into: aRepo) { $0.prepare = { id in try await mirrorA.ensure(session: id) } }
         #expect(forked.fork?.currentSession == third.session, "the fork names the head that won")
 
@@ -153,7 +152,7 @@ struct AccountTests {
         mirror.markComplete(third.session)
         try d.append(lines: 865..<870, to: again.transcript, on: d.b)
         before = try await server.requestCount()
-        let bAgain = try await Repository.open(backend: BundlingBackend(base: rest, readThrough: mirror), password: "pw")
+        let bAgain = try await Repository.open(sessionAPI: rest, mirror: mirror, password: "pw")
         let fourth = try await d.save(d.b, "b again", into: bAgain) { $0.prepare = { id in try await mirror.ensure(session: id) } }
         #expect(fourth.fork == nil && fourth.version == third.version + 1)
         #expect(try await server.requestCount() - before - 1 == 1, "the bundle alone")
@@ -181,7 +180,7 @@ struct AccountTests {
         let rest = try RESTBackend(url: server.url("alice", "alice-password", repo: "damaged"))
         let d = try await TwoDevices(backend: rest)
         _ = try d.placeClaudeSession(on: d.a, lines: 0..<200, subagents: false)
-        let saved = try await d.save(d.a, "first", into: try await Repository.open(backend: BundlingBackend(base: rest), password: "pw"))
+        let saved = try await d.save(d.a, "first", into: try await Repository.open(sessionAPI: rest, password: "pw"))
 
         // Flip one byte in the middle of the largest pack, behind the server's back.
         let dataDir = server.dir.path + "/data/repos/alice/damaged/data"
@@ -224,7 +223,7 @@ struct AccountTests {
         let rest = try RESTBackend(url: server.url("alice", "alice-password", repo: "outbox"))
         let d = try await TwoDevices(backend: rest)
         let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
-        let online = try await Repository.open(backend: BundlingBackend(base: rest), password: "pw")
+        let online = try await Repository.open(sessionAPI: rest, password: "pw")
         _ = try await d.save(d.a, "online", into: online)
         try await Outbox.remember(online, stateDirectory: d.state(d.a))
         // Two saves while the server is "unreachable": into the outbox.
@@ -233,7 +232,7 @@ struct AccountTests {
         _ = try await d.save(d.a, "offline 1", into: outbox)
         try d.append(lines: 320..<340, to: transcript, on: d.a)
         let last = try await d.save(d.a, "offline 2", into: outbox)
-        let pushed = try await Outbox.push(to: try await Repository.open(backend: BundlingBackend(base: rest), password: "pw"), stateDirectory: d.state(d.a))
+        let pushed = try await Outbox.push(to: try await Repository.open(sessionAPI: rest, password: "pw"), stateDirectory: d.state(d.a))
         #expect(pushed.sessions.count == 2)
 
         let cache = try TemporaryDirectory()
@@ -289,7 +288,7 @@ struct AccountTests {
         _ = await it.next()
         var bobIt = bobConnected.makeAsyncIterator()
         _ = await bobIt.next()
-        let repo = try await Repository.open(backend: BundlingBackend(base: try RESTBackend(url: url)), password: "pw")
+        let repo = try await Repository.open(sessionAPI: try RESTBackend(url: url), password: "pw")
         let saved = try await d.save(d.a, "live", into: repo)
         var events = received.makeAsyncIterator()
         let event = try #require(await events.next())
@@ -346,7 +345,7 @@ struct AccountTests {
         let rest = try RESTBackend(url: server.url("alice", "alice-password", repo: "big"))
         let d = try await TwoDevices(backend: rest)
         _ = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
-        let repo = try await Repository.open(backend: BundlingBackend(base: rest), password: "pw")
+        let repo = try await Repository.open(sessionAPI: rest, password: "pw")
         let error = await #expect(throws: (any Error).self) { _ = try await d.save(d.a, "too big", into: repo) }
         #expect("\(error.map { "\($0)" } ?? "")".contains("MAX_CONVERSATION_SIZE"))
         #expect(try await rest.list(.ref).isEmpty, "no ref moved")

@@ -118,7 +118,7 @@ struct S3Tests {
         let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<200, subagents: false)
         let marker = "PLAINTEXT-MARKER-\(UUID().uuidString)"
         try d.append(raw: Array(#"{"type":"user","message":{"content":"\#(marker)"},"cwd":"\#(d.a.checkout)"}"#.utf8) + [10], to: transcript)
-        let repo = try await Repository.open(backend: BundlingBackend(base: rest), password: "pw")
+        let repo = try await Repository.open(sessionAPI: rest, password: "pw")
         let first = try await d.save(d.a, "first \(marker)", into: repo)
         let resumed = try await d.resume(d.b)
         #expect(resumed.session == first.session)

@@ -219,8 +219,7 @@ struct ServerTests {
         let rest = try RESTBackend(url: server.url("alice", "alice-password", repo: "bundle"))
         let d = try await TwoDevices(backend: rest)
         let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
-        let bundling = BundlingBackend(base: rest)
-        let repo = try await Repository.open(backend: bundling, password: "pw")
+        let repo = try await Repository.open(sessionAPI: rest, password: "pw")
         _ = try await d.save(d.a, "first", into: repo)
         try d.append(lines: 300..<350, to: transcript, on: d.a)
         func writes() async throws -> Int {
@@ -275,8 +274,8 @@ struct ServerTests {
         let path = try d.placeClaudeSession(on: d.a, lines: 0..<100, subagents: false)
         let marker = "PLAINTEXT-MARKER-\(UUID().uuidString)"
         try d.append(raw: Array(#"{"type":"user","message":{"content":"\#(marker)"},"cwd":"\#(d.a.checkout)"}"#.utf8) + [10], to: path)
-        let bundling = BundlingBackend(base: try RESTBackend(url: server.url("alice", "alice-password", repo: "secret")))
-        _ = try await d.save(d.a, "commit message \(marker)", into: try await Repository.open(backend: bundling, password: "pw"))
+        let secret = try RESTBackend(url: server.url("alice", "alice-password", repo: "secret"))
+        _ = try await d.save(d.a, "commit message \(marker)", into: try await Repository.open(sessionAPI: secret, password: "pw"))
         let resumed = try await d.resume(d.b)
         #expect(String(decoding: try d.read(resumed.transcript), as: UTF8.self).contains(marker), "the marker did travel")
         var scanned = 0
