@@ -1,3 +1,4 @@
+public import ConvoSyncFormat
 public import ConvoSyncStorage
 
 /// A ref's compare-and-swap at the end of a commit: move `ref` from version `expected` (0: the

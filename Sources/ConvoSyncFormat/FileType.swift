@@ -15,6 +15,14 @@ public enum FileType: String, CaseIterable, Sendable, Codable {
 
     /// Packs are spread over 256 subdirectories named by the first two hex digits.
     public var isSharded: Bool { self == .pack }
+
+    /// The order in which one commit's files are written (Format/SPEC.md §25): data before what
+    /// names it, so a reader never finds a name whose file is missing. A commit's ref version
+    /// comes after all of them.
+    public static let commitOrder: [FileType] = [.pack, .index, .snapshot, .session]
+
+    /// This type's place in ``commitOrder`` (types outside it come after).
+    public var commitRank: Int { Self.commitOrder.firstIndex(of: self) ?? Self.commitOrder.count }
 }
 
 /// What an envelope's ciphertext is, bound into AES-GCM's associated data so that a file

@@ -36,9 +36,8 @@ public actor SessionAPIDestination: CommitDestination {
 
     public func commit(_ update: RefUpdate) async throws -> CommitOutcome {
         let refHandle = try Handle.ref(update.ref, version: update.expected + 1)
-        // Data before what names it (SPEC §25): packs, index files, snapshots, sessions, then the ref.
-        let rank: [FileType: Int] = [.pack: 0, .index: 1, .snapshot: 2, .session: 3]
-        let files = pending.sorted { (rank[$0.0.type] ?? 4) < (rank[$1.0.type] ?? 4) }
+        // Data before what names it (SPEC §25), then the ref.
+        let files = pending.sorted { $0.0.type.commitRank < $1.0.type.commitRank }
         var bundle = BundleFormat.header()
         for (handle, bytes) in files { bundle += BundleFormat.entryHeader(handle, size: bytes.count) + bytes }
         if let lineage = update.lineage, !declared.contains(update.target) {

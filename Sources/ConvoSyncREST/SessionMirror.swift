@@ -92,7 +92,7 @@ public struct SessionMirror: Sendable {
     public func fetch(session: String) async throws -> (files: Int, bytes: Int) {
         guard let api = RepositoryPath.apiRoot(of: remote.base) else { throw Unsupported(reason: "\(remote.location) is not a /USER/REPO/ URL") }
         var have: [String] = []
-        for type in [FileType.pack, .index, .snapshot, .session] {
+        for type in FileType.commitOrder {
             have += try local.list(type).map(\.handle.manifestName)
         }
         let body = Wire.encode(ResumeRequest(session: session, have: have))

@@ -42,7 +42,7 @@ extension RESTResponder {
             if let after = input.after, after >= head.version {
                 return Self.json(.ok, RefState(ref: p[1], version: head.version, target: head.target, upToDate: true))
             }
-            return try await resumeBundle(session: head.target, head: head.handle, have: Set(input.have ?? []), store: store)
+            return try await resumeBundle(session: head.target, head: try Handle.ref(head.ref, version: head.version), have: Set(input.have ?? []), store: store)
         default:
             throw StoreError(.notFound, "no such API endpoint (sessions, sessions/save, sessions/resume, conversations/REF/sync)")
         }
@@ -68,22 +68,17 @@ extension RESTResponder {
 
     // MARK: heads
 
-    struct Head {
-        var handle: Handle
-        var version: Int
-        var target: String
-    }
-
     /// The newest version of `ref`, with the session file it names.
-    static func head(of ref: String, in store: RepositoryStore) async throws -> Head? {
+    static func head(of ref: String, in store: RepositoryStore) async throws -> RefHead? {
         let versions = try await store.list(.ref, namePrefix: ref + "-").map(\.handle)
         guard let last = versions.max(by: { $0.name < $1.name }) else { return nil }
         return try await head(last, in: store)
     }
 
-    static func head(_ handle: Handle, in store: RepositoryStore) async throws -> Head? {
+    static func head(_ handle: Handle, in store: RepositoryStore) async throws -> RefHead? {
         guard let data = try await store.get(handle), data.count == 64 else { return nil }
-        return Head(handle: handle, version: handle.refVersion ?? 0, target: String(decoding: data, as: UTF8.self))
+        guard let name = handle.refVersionName else { return nil }
+        return RefHead(ref: name.ref, version: name.version, target: String(decoding: data, as: UTF8.self))
     }
 
     /// `GET sessions`: what a device needs to choose a session, in one answer: the config, the
@@ -163,7 +158,6 @@ extension RESTResponder {
         guard let needed = try await closure(of: session, store: store) else {
             throw StoreError(.notFound, "session \(session.prefix(12))… has no manifest (it was not saved through sessions/save); read its files one by one")
         }
-        let rank: [FileType: Int] = [.pack: 0, .index: 1, .snapshot: 2, .session: 3]
         var files: [(Handle, Int)] = []
         for handle in needed where !have.contains(handle.manifestName) {
             guard let size = try await store.size(handle) else {
@@ -171,7 +165,7 @@ extension RESTResponder {
             }
             files.append((handle, size))
         }
-        files.sort { (rank[$0.0.type] ?? 4, $0.0.name) < (rank[$1.0.type] ?? 4, $1.0.name) }
+        files.sort { ($0.0.type.commitRank, $0.0.name) < ($1.0.type.commitRank, $1.0.name) }
         if let head, let size = try await store.size(head) { files.insert((head, size), at: 0) }
         let sending = files
         let total = sending.reduce(BundleFormat.header().count + 1) { $0 + BundleFormat.entryHeader($1.0, size: $1.1).count + $1.1 }

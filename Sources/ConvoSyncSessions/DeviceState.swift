@@ -1,3 +1,4 @@
+public import ConvoSyncFormat
 import ConvoSync
 public import ConvoSyncStorage
 import Foundation

@@ -100,7 +100,7 @@ public enum Outbox {
         let remote = repository.backend
         // Data before what names it (Format/SPEC.md §Read/Write ordering invariants): packs, index, snapshots, sessions.
         var queued: [Handle] = []
-        for type in [FileType.pack, .index, .snapshot, .session] {
+        for type in FileType.commitOrder {
             for info in try outbox.list(type) {
                 queued.append(info.handle)
                 if (try? await remote.stat(info.handle)) != nil { continue }

@@ -22,11 +22,11 @@ public struct Handle: Hashable, Sendable, CustomStringConvertible {
 
     public static let config = Handle(unchecked: .config, name: "config")
 
-    /// A ref version's file: `<ref>-<version, 10 digits>`.
+    /// A ref version's file: `<ref>-<version, 10 digits>` (``RefVersion``).
     public static func ref(_ ref: String, version: Int) throws(StorageError) -> Handle {
-        let digits = String(version)
-        guard version > 0, digits.count <= 10 else { throw StorageError(.invalidName, "ref version \(version) is out of range") }
-        return try Handle(.ref, name: ref + "-" + String(repeating: "0", count: 10 - digits.count) + digits)
+        do { return Handle(unchecked: .ref, name: try RefVersion(ref: ref, version: version).fileName) } catch {
+            throw StorageError(.invalidName, error.message)
+        }
     }
 
     public init<Tag>(_ type: FileType, id: ID<Tag>) {
@@ -35,25 +35,23 @@ public struct Handle: Hashable, Sendable, CustomStringConvertible {
 
     private init(unchecked type: FileType, name: String) { (self.type, self.name) = (type, name) }
 
-    public static func isValidName(_ name: String) -> Bool {
-        name.utf8.count == 64 && name.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
-    }
+    /// 64 lowercase hex digits: the name of every file but the config and ref versions.
+    public static func isValidName(_ name: String) -> Bool { RefName.isValid(name) }
 
     /// Whether `name` is a valid name for a file of `type` (other than the config).
     public static func isValidName(_ name: String, type: FileType) -> Bool {
         guard type == .ref else { return isValidName(name) }
-        let u = Array(name.utf8)
-        guard u.count == 75, u[64] == UInt8(ascii: "-") else { return false }
-        // Versions start at 1 (SPEC §18): `…-0000000000` is not a version.
-        return isValidName(String(name.prefix(64))) && u[65...].allSatisfy { (48...57).contains($0) } && u[65...].contains { $0 != UInt8(ascii: "0") }
+        return (try? RefVersion(fileName: name)) != nil
     }
 
-    /// A ref version's ref (its first 64 characters); nil for other types. Every ref name is
-    /// read through this and ``refVersion`` (SPEC §18), never by slicing names elsewhere.
-    public var ref: String? { type == .ref ? String(name.prefix(64)) : nil }
+    /// A ref version's ref and number; nil for other types.
+    public var refVersionName: RefVersion? { type == .ref ? try? RefVersion(fileName: name) : nil }
 
-    /// A ref version's number (its last 10 digits, ≥ 1); nil for other types.
-    public var refVersion: Int? { type == .ref ? Int(name.suffix(10)) : nil }
+    /// A ref version's ref; nil for other types.
+    public var ref: String? { refVersionName?.ref }
+
+    /// A ref version's number (≥ 1); nil for other types.
+    public var refVersion: Int? { refVersionName?.version }
 
     /// The path relative to the repository root.
     public var relativePath: String {

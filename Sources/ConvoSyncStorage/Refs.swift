@@ -1,16 +1,4 @@
-import ConvoSyncFormat
-
-/// The current value of a conversation ref.
-public struct RefHead: Hashable, Sendable, Codable {
-    /// The ref's name: 64 hex digits, an HMAC the server cannot invert.
-    public var ref: String
-    /// 1 for the first value, +1 for each advance.
-    public var version: Int
-    /// What the ref points at (a session file's name).
-    public var target: String
-
-    public init(ref: String, version: Int, target: String) { (self.ref, self.version, self.target) = (ref, version, target) }
-}
+public import ConvoSyncFormat
 
 /// Refs with compare-and-swap on any write-once backend.
 ///

@@ -151,6 +151,26 @@ struct PrimitiveTests {
         #expect(throws: FormatError.self) { try future.validate() }
     }
 
+    @Test("ref version names parse and format as SPEC §18 says", arguments: [
+        (String(repeating: "c", count: 64) + "-0000000001", 1), (String(repeating: "0", count: 64) + "-9999999999", 9_999_999_999),
+        (String(repeating: "a", count: 64) + "-0000000042", 42),
+    ])
+    func refVersionNames(_ name: String, _ version: Int) throws {
+        let parsed = try RefVersion(fileName: name)
+        #expect(parsed.version == version && parsed.ref == String(name.prefix(64)))
+        #expect(parsed.fileName == name)
+        #expect(try RefVersion(ref: parsed.ref, version: version) == parsed)
+    }
+
+    @Test("names that are not ref versions are refused", arguments: [
+        String(repeating: "c", count: 64) + "-0000000000", String(repeating: "c", count: 64) + "-000000001", String(repeating: "c", count: 64) + "-00000000001",
+        String(repeating: "C", count: 64) + "-0000000001", String(repeating: "c", count: 63) + "-00000000001", String(repeating: "c", count: 64) + "_0000000001",
+        String(repeating: "c", count: 64) + "-00000000+1", String(repeating: "g", count: 64) + "-0000000001", "",
+    ])
+    func notRefVersions(_ name: String) {
+        #expect(throws: FormatError.self) { try RefVersion(fileName: name) }
+    }
+
     @Test("IDs parse hex and reject anything else", arguments: ["", "xyz", String(repeating: "0", count: 63), String(repeating: "g", count: 64)])
     func badIDs(_ text: String) {
         #expect(throws: FormatError.self) { try ObjectID(hex: text) }
