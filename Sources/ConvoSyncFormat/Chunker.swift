@@ -45,7 +45,7 @@ public struct Chunker: Sendable {
 
     /// `gear[i]` = the first 8 bytes, big-endian, of SHA-256("convosync/1/gear/" ‖ decimal i).
     public static let gear: [UInt64] = (0..<256).map { i in
-        let digest = SHA256.hash(data: Array("convosync/1/gear/\(i)".utf8))
+        let digest = SHA256.hash(data: Array(FormatVersion.label("gear/\(i)").utf8))
         return digest.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)) }
     }
 

@@ -40,5 +40,5 @@ public enum EnvelopeContext: String, Sendable, CaseIterable {
     case packHeader = "pack-header"
 
     /// The associated data: `"convosync/1/" ‖ rawValue`, ASCII.
-    public var associatedData: [UInt8] { Array("convosync/1/\(rawValue)".utf8) }
+    public var associatedData: [UInt8] { Array(FormatVersion.label(rawValue).utf8) }
 }

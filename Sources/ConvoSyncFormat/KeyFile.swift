@@ -67,7 +67,7 @@ public struct KDFParameters: Codable, Hashable, Sendable {
 /// Implements Format/SPEC.md §Key files. Key files are plain JSON (not encrypted); `data` is
 /// an envelope (context `key`) around the 32-byte master key.
 public struct KeyFile: Codable, Sendable, Hashable {
-    public static let currentVersion = 1
+    public static let currentVersion = FormatVersion.current
 
     public var version: Int
     public var created: Date

@@ -19,8 +19,8 @@ public struct MasterKey: Sendable {
             throw FormatError(.invalidParameter, "a master key has 32 bytes, got \(secret.bitCount / 8)")
         }
         self.secret = secret
-        encryption = Self.derive(secret, info: "convosync/1/encryption")
-        idMAC = Self.derive(secret, info: "convosync/1/id-mac")
+        encryption = Self.derive(secret, info: FormatVersion.label("encryption"))
+        idMAC = Self.derive(secret, info: FormatVersion.label("id-mac"))
     }
 
     /// A fresh random master key.

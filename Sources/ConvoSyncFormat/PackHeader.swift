@@ -13,7 +13,7 @@ public import Crypto
 /// sums of the lengths before them.
 public struct PackHeader: Hashable, Sendable {
     public static let magic: [UInt8] = Array("CSPK".utf8)
-    public static let version: UInt8 = 1
+    public static let version = UInt8(FormatVersion.current)
     /// Size of the trailing header-length field.
     public static let lengthFieldSize = 4
     /// Upper bound on a sealed header (a sanity check against garbage lengths).

@@ -51,7 +51,7 @@ public struct ConfigFile: RepoFile, Hashable {
     public static let fileType = FileType.config
     public static let context = EnvelopeContext.config
     public typealias FileID = Never
-    public static let currentVersion = 1
+    public static let currentVersion = FormatVersion.current
 
     public var version: Int
     /// A random 32-byte ID, hex; names the local cache.

@@ -12,7 +12,7 @@ public struct SessionFile: RepoFile, Hashable {
     public static let fileType = FileType.session
     public static let context = EnvelopeContext.session
     public typealias FileID = SessionID
-    public static let currentVersion = 1
+    public static let currentVersion = FormatVersion.current
 
     public enum Agent: String, Codable, Hashable, Sendable, CaseIterable {
         case claude, codex

@@ -7,7 +7,7 @@ public struct SnapshotFile: RepoFile, Hashable {
     public static let fileType = FileType.snapshot
     public static let context = EnvelopeContext.snapshot
     public typealias FileID = SnapshotID
-    public static let currentVersion = 1
+    public static let currentVersion = FormatVersion.current
 
     public struct Summary: Codable, Hashable, Sendable {
         public var files: Int
