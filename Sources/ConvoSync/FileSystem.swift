@@ -1,3 +1,4 @@
+import ConvoSyncStorage
 public import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -64,13 +65,11 @@ final class FileReader {
     }
 }
 
-/// Writes a file through a temporary name and renames it into place, so a reader never sees half a file.
+/// A restored or staged file, written through ``AtomicFile`` (a temporary name beside it,
+/// renamed into place) so a reader never sees half a file; errors are ``ConvoSyncError``s.
 public final class AtomicFileWriter {
     public let path: String
-    private let tempPath: String
-    private let fd: Int32
-    private var buffer: [UInt8] = []
-    private var finished = false
+    private let file: AtomicFile
 
     /// Writes `bytes` to `path` in one go: temporary file, fsync, rename.
     public static func write(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o644, mtime: Date? = nil) throws {
@@ -81,58 +80,20 @@ public final class AtomicFileWriter {
 
     public init(path: String, mode: UInt32) throws {
         self.path = path
-        let dir = (path as NSString).deletingLastPathComponent
-        tempPath = (dir as NSString).appendingPathComponent(".convosync-tmp-\(UUID().uuidString)")
-        fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode == 0 ? 0o644 : mode))
-        guard fd >= 0 else { throw ConvoSyncError(.backend, "cannot create \(path): \(String(cString: strerror(errno)))") }
-        buffer.reserveCapacity(1 << 20)
-    }
-
-    deinit {
-        if !finished {
-            close(fd)
-            unlink(tempPath)
-        }
+        do { file = try AtomicFile(path: path, mode: mode == 0 ? 0o644 : mode) } catch { throw Self.failure(error) }
     }
 
     public func write<C: Collection>(_ bytes: C) throws where C.Element == UInt8 {
-        buffer.append(contentsOf: bytes)
-        if buffer.count >= 1 << 20 { try drain() }
+        do { try file.write(bytes) } catch { throw Self.failure(error) }
     }
 
-    private func drain() throws {
-        var done = 0
-        while done < buffer.count {
-            let n = buffer.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + done, raw.count - done) }  // invariant: done < count
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code: ConvoSyncError.Code = errno == ENOSPC ? .outOfSpace : .backend
-                throw ConvoSyncError(code, "cannot write \(path): \(String(cString: strerror(errno)))")
-            }
-            done += n
-        }
-        buffer.removeAll(keepingCapacity: true)
+    /// A file outside the repository: its errors name the file, not a repository file.
+    private static func failure(_ error: StorageError) -> ConvoSyncError {
+        ConvoSyncError(error.code == .outOfSpace ? .outOfSpace : .backend, error.message, cause: error)
     }
 
-    /// Flushes, sets the modification time, and renames into place.
+    /// Flushes, sets mode and modification time, and renames into place (fsynced with `sync`).
     public func finish(mtime: Date?, mode: UInt32, sync: Bool = false) throws {
-        try drain()
-        if sync && fsync(fd) != 0 {
-            throw ConvoSyncError(errno == ENOSPC ? .outOfSpace : .backend, "cannot write \(path): \(String(cString: strerror(errno)))")
-        }
-        fchmod(fd, mode_t(mode))
-        if let mtime {
-            let secs = mtime.timeIntervalSince1970
-            var times = [timespec(tv_sec: Int(secs), tv_nsec: Int((secs - secs.rounded(.down)) * 1e9)),
-                         timespec(tv_sec: Int(secs), tv_nsec: Int((secs - secs.rounded(.down)) * 1e9))]
-            futimens(fd, &times)
-        }
-        close(fd)
-        finished = true
-        guard rename(tempPath, path) == 0 else {
-            let msg = String(cString: strerror(errno))
-            unlink(tempPath)
-            throw ConvoSyncError(.backend, "cannot rename into \(path): \(msg)")
-        }
+        do { try file.commit(.replace, mode: mode, mtime: mtime, durable: sync) } catch { throw Self.failure(error) }
     }
 }

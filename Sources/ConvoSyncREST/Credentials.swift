@@ -60,16 +60,7 @@ public struct CredentialStore: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(entries)
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StorageError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
-        guard written == data.count, rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw StorageError(.io, "cannot write \(path)")
-        }
+        try AtomicFile.write(data, to: path, mode: 0o600)
     }
 }
 

@@ -55,6 +55,16 @@ public protocol ObjectStore: Sendable {
 }
 
 extension StoreError {
+    /// A storage error as the server answers it.
+    init(_ error: StorageError) {
+        let kind: Kind = switch error.code {
+        case .notFound: .notFound
+        case .outOfSpace: .insufficientStorage
+        default: .io
+        }
+        self.init(kind, error.message)
+    }
+
     static func errno(_ what: String, _ code: Int32 = Glibc.errno) -> StoreError {
         let kind: Kind = switch code {
         case ENOENT: .notFound
@@ -160,18 +170,9 @@ public struct DiskStore: ObjectStore {
     /// the answer is false when a file existed already.
     @discardableResult
     static func writeSmallFile(_ bytes: [UInt8], to path: String, replace: Bool) throws -> Bool {
-        let tmp = (path as NSString).deletingLastPathComponent + "/.tmp-\(UUID().uuidString)"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError.errno("cannot write \(path)") }
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd) == 0 ? 0 : Glibc.errno
-        close(fd)
-        defer { unlink(tmp) }
-        guard written == bytes.count, synced == 0 else { throw StoreError.errno("cannot write \(path)", synced == 0 ? ENOSPC : synced) }
-        let done = replace ? rename(tmp, path) == 0 : link(tmp, path) == 0
-        let failure = Glibc.errno
-        if done || (!replace && failure == EEXIST) { return done }
-        throw StoreError.errno("cannot write \(path)", failure)
+        do { return try AtomicFile.write(bytes, to: path, mode: 0o600, placement: replace ? .replace : .createNew) } catch {
+            throw StoreError(error)
+        }
     }
 
     public func stagingPath(for key: String) throws -> String {
@@ -183,23 +184,7 @@ public struct DiskStore: ObjectStore {
     }
 
     public func commit(staged: String, size: Int, sha256: String, to key: String) async throws -> Bool {
-        defer { unlink(staged) }
-        let fd = open(staged, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw StoreError.errno("cannot reopen the upload of \(key)") }
-        let synced = fsync(fd) == 0 ? 0 : Glibc.errno
-        close(fd)
-        guard synced == 0 else { throw StoreError.errno("cannot fsync \(key)", synced) }
-        let target = path(key)
-        guard link(staged, target) == 0 else {
-            if Glibc.errno == EEXIST { return false }
-            throw StoreError.errno("cannot link \(key)")
-        }
-        let dir = open((target as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dir >= 0 {
-            fsync(dir)
-            close(dir)
-        }
-        return true
+        do { return try AtomicFile.place(staged: staged, at: path(key)) } catch { throw StoreError(error) }
     }
 
     public func delete(_ key: String) async throws {

@@ -8,8 +8,8 @@ import Darwin
 
 /// A repository in a local directory, laid out as Format/SPEC.md §Layout describes.
 ///
-/// Writes are atomic and durable: a temporary file (`.tmp-*`, never listed) is written and
-/// fsynced, renamed into place, and the directory is fsynced. A process killed mid-write
+/// Writes are atomic and durable (``AtomicFile``): a temporary file (`.tmp-*`, never listed)
+/// is written and fsynced, linked into place, and the directory is fsynced. A process killed mid-write
 /// leaves at most a temporary file, which ``create()``'s layout ignores and
 /// ``removeStaleTemporaryFiles(olderThan:)`` deletes.
 public struct LocalBackend: Backend {
@@ -52,52 +52,22 @@ public struct LocalBackend: Backend {
         return try Writer(handle: handle, target: target)
     }
 
+    /// A file being written (``AtomicFile``), linked into place by ``commit()``.
     public final class Writer {
         let handle: Handle
-        let target: URL
-        let temp: URL
-        let fd: Int32
-        var pending = true
+        let file: AtomicFile
 
-        init(handle: Handle, target: URL) throws {
-            (self.handle, self.target) = (handle, target)
-            temp = target.deletingLastPathComponent().appendingPathComponent(".tmp-\(UUID().uuidString)")
-            fd = open(temp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw LocalBackend.posixError("create \(temp.path)") }
+        init(handle: Handle, target: URL) throws(StorageError) {
+            self.handle = handle
+            file = try AtomicFile(path: target.path, mode: 0o600)
         }
 
-        deinit {
-            if pending {
-                close(fd)
-                unlink(temp.path)
-            }
-        }
-
-        public func write(_ raw: UnsafeRawBufferPointer) throws {
-            var written = 0
-            while written < raw.count {
-                let n = writeFD(fd, raw.baseAddress! + written, raw.count - written)  // invariant: count > written, so baseAddress is set
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw LocalBackend.posixError("write \(handle)")
-                }
-                written += n
-            }
-        }
+        public func write(_ bytes: UnsafeRawBufferPointer) throws { try file.write(bytes) }
 
         /// fsync, then link into place; `.alreadyExists` if another writer got there first.
         public func commit() throws {
-            pending = false
-            defer { unlink(temp.path) }
-            let synced = fsync(fd) == 0
-            close(fd)
-            guard synced else { throw LocalBackend.posixError("fsync \(handle)") }
             // link(2) fails if the target exists, so two writers of one name never replace each other's file.
-            guard link(temp.path, target.path) == 0 else {
-                if errno == EEXIST { throw StorageError(.alreadyExists, "\(handle) exists already") }
-                throw LocalBackend.posixError("link \(handle)")
-            }
-            LocalBackend.fsyncDirectory(target.deletingLastPathComponent())
+            guard try file.commit(.createNew) else { throw StorageError(.alreadyExists, "\(handle) exists already") }
         }
     }
 
@@ -174,12 +144,7 @@ public struct LocalBackend: Backend {
         }
     }
 
-    static func fsyncDirectory(_ dir: URL) {
-        let fd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = fsync(fd)
-        close(fd)
-    }
+    static func fsyncDirectory(_ dir: URL) { AtomicFile.syncDirectory(of: dir.appendingPathComponent("x").path) }
 
     /// `mkdir -p`: creates `dir` and any missing parents; errors name `place` (the directory
     /// the user chose) and say what to do.
@@ -195,17 +160,7 @@ public struct LocalBackend: Backend {
         }
     }
 
-    static func posixError(_ what: String) -> StorageError {
-        let e = errno
-        let text = String(cString: strerror(e))
-        switch e {
-        case ENOENT: return StorageError(.notFound, "cannot \(what): no such file")
-        case ENOSPC, EDQUOT: return StorageError(.outOfSpace, "cannot \(what): \(text); free some space and run the command again")
-        case EACCES, EPERM: return StorageError(.permissionDenied, "cannot \(what): permission denied; choose a directory you may write, or change its permissions")
-        case EROFS: return StorageError(.permissionDenied, "cannot \(what): the file system is read-only; choose a directory you may write")
-        default: return StorageError(.io, "cannot \(what): \(text)")
-        }
-    }
+    static func posixError(_ what: String) -> StorageError { StorageError.posix(what) }
 }
 
 extension ID {
@@ -226,5 +181,3 @@ private func fileSize(fd: Int32) -> Int? {
     return fstat(fd, &st) == 0 ? Int(st.st_size) : nil
 }
 
-/// The C `write`, which ``LocalBackend/Writer/write(_:)`` hides inside that class.
-private func writeFD(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { write(fd, bytes, count) }
