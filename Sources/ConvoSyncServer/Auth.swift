@@ -24,18 +24,7 @@ public struct Principal: Sendable {
     }
 }
 
-/// A refused authentication, as the answer to send.
-struct Refusal: Error {
-    var status: HTTPResponse.Status
-    var message: String
-    var headers: HTTPFields = [:]
-    var response: Response { RESTResponder.text(status, message, headers: headers) }
-    static func unauthorized(_ message: String) -> Refusal {
-        Refusal(status: .unauthorized, message: message, headers: [.wwwAuthenticate: "Basic realm=\"convosync\""])
-    }
-}
-
-extension RESTResponder {
+extension Services {
     /// The scope a pack-API request needs: reads need `read`; writes and lock deletes need
     /// `append`; every other delete needs `maintenance` (so a default token is append-only).
     static func scope(for method: HTTPRequest.Method, type: FileType?) -> Scope {
@@ -48,7 +37,7 @@ extension RESTResponder {
 
     /// Checks `Authorization`: `Bearer <device token>`, or basic with the account password or a
     /// device token as the password (what restic sends for `rest:http://USER:TOKEN@…`).
-    func authenticate(authorization header: String?, passwordOnly: Bool = false) async -> Result<Principal, Refusal> {
+    func authenticate(authorization header: String?, passwordOnly: Bool = false) async -> Result<Principal, StoreError> {
         if let header, header.lowercased().hasPrefix("bearer ") {
             guard !passwordOnly else { return .failure(.unauthorized("logging in needs the account password (basic authentication), not a token")) }
             return await verifyToken(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), user: nil)
@@ -66,11 +55,11 @@ extension RESTResponder {
             if passwordOnly { await users.audit("login-failed", user: user) }
             return .failure(.unauthorized("wrong user name or password"))
         case .lockedOut:
-            return .failure(Refusal(status: .tooManyRequests, message: "too many failed logins for \(user); wait a minute"))
+            return .failure(StoreError(.tooManyRequests, "too many failed logins for \(user); wait a minute"))
         }
     }
 
-    func verifyToken(_ token: String, user: String?) async -> Result<Principal, Refusal> {
+    func verifyToken(_ token: String, user: String?) async -> Result<Principal, StoreError> {
         let claims: TokenAuthority.Token
         do { claims = try await tokens.verify(token) } catch {
             metrics.failedLogins.increment()
@@ -89,34 +78,28 @@ extension RESTResponder {
 
     // MARK: account endpoints
 
-    /// `/api/v1/account/…`: log in (create a device and its token), list and revoke devices.
-    func accountRequest(_ request: Request, path: [String], principal: Principal, context: Context) async throws -> Response {
-        switch (request.method, path) {
-        case (.post, ["login"]):
-            return try await login(request, principal: principal, context: context)
-        case (.get, ["devices"]):
-            let list = try await users.devices(of: principal.user).map { d in
-                DeviceEntry(id: d.id, name: d.name, scopes: d.scopes.split(separator: " ").map(String.init), created: d.created, expires: d.expires,
-                            lastSeen: d.lastSeen, current: d.id == principal.device ? true : nil)
-            }
-            return Self.json(.ok, list)
-        case (.delete, let p) where p.count == 2 && p[0] == "devices":
-            // A device may always end its own token; ending another's needs the password or
-            // `maintenance`, so a stolen append-only token cannot lock the owner out.
-            if p[1] != principal.device { try principal.require(.maintenance) }
-            try await users.revokeDevice(p[1], user: principal.user)
-            await events.disconnect(user: principal.user, device: p[1])
-            await users.audit("device-revoked", user: principal.user, device: principal.device, detail: p[1])
-            return Self.json(.ok, RevokeAnswer(revoked: p[1]))
-        case (.get, ["events"]):
-            throw StoreError(.badRequest, "events are a WebSocket: connect with an Upgrade: websocket request")
-        default:
-            throw StoreError(.notFound, "no such account endpoint (login, devices, devices/ID, events)")
+    /// `GET /api/v1/account/devices`: the user's active devices.
+    func listDevices(principal: Principal) async throws -> Response {
+        let list = try await users.devices(of: principal.user).map { d in
+            DeviceEntry(id: d.id, name: d.name, scopes: d.scopes.split(separator: " ").map(String.init), created: d.created, expires: d.expires,
+                        lastSeen: d.lastSeen, current: d.id == principal.device ? true : nil)
         }
+        return Self.json(.ok, list)
+    }
+
+    /// `DELETE /api/v1/account/devices/<id>`. A device may always end its own token; ending
+    /// another's needs the password or `maintenance`, so a stolen append-only token cannot lock
+    /// the owner out.
+    func revokeDevice(_ id: String, principal: Principal) async throws -> Response {
+        if id != principal.device { try principal.require(.maintenance) }
+        try await users.revokeDevice(id, user: principal.user)
+        await events.disconnect(user: principal.user, device: id)
+        await users.audit("device-revoked", user: principal.user, device: principal.device, detail: id)
+        return Self.json(.ok, RevokeAnswer(revoked: id))
     }
 
     /// `POST /api/v1/account/login` with the password: registers a device, answers its token.
-    func login(_ request: Request, principal: Principal, context: Context) async throws -> Response {
+    func login(_ request: Request, principal: Principal, context: ServerContext) async throws -> Response {
         let input = try await Self.decodeBody(LoginRequest.self, request, limit: 4096, ifEmpty: LoginRequest())
         var scopes: Set<Scope> = [.read, .append]
         if let names = input.scopes {

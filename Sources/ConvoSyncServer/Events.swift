@@ -63,7 +63,7 @@ public actor EventHub {
 
 // MARK: WebSocket
 
-extension RESTResponder {
+extension Services {
     /// The upgrade decision for `GET /api/v1/account/events`: authenticated like any request
     /// (bearer or basic), needs the `read` scope. Anything else stays plain HTTP and reaches
     /// `respond`, which answers it (401, 404, …).

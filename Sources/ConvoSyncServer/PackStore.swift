@@ -2,6 +2,8 @@ public import ConvoSyncFormat
 public import ConvoSyncStorage
 import Crypto
 public import NIOCore
+public import Hummingbird
+public import HTTPTypes
 public import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -9,12 +11,41 @@ import CoreFoundation  // owns `struct stat` once NIOSSL is in the build (Member
 #endif
 
 /// Why a request against the pack store failed, mapped to an HTTP status by the responder.
+/// The server's one error type: every refusal and failure, with the HTTP status it is
+/// answered with (a plain-text body: the message) and any headers that go with it.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case notFound, exists, badRequest, tooLarge, insufficientStorage, forbidden, io, unavailable }
+    public enum Kind: Sendable { case notFound, exists, badRequest, tooLarge, insufficientStorage, forbidden, io, unavailable, unauthorized, tooManyRequests }
     public var kind: Kind
     public var message: String
-    public init(_ kind: Kind, _ message: String) { (self.kind, self.message) = (kind, message) }
+    public var headers: HTTPFields = [:]
+    public init(_ kind: Kind, _ message: String, headers: HTTPFields = [:]) { (self.kind, self.message, self.headers) = (kind, message, headers) }
     public var description: String { message }
+
+    /// 401 with the challenge basic authentication needs.
+    static func unauthorized(_ message: String) -> StoreError {
+        StoreError(.unauthorized, message, headers: [.wwwAuthenticate: "Basic realm=\"convosync\""])
+    }
+
+    public var status: HTTPResponse.Status {
+        switch kind {
+        case .notFound: .notFound
+        case .exists, .forbidden: .forbidden
+        case .badRequest: .badRequest
+        case .tooLarge: .contentTooLarge
+        case .insufficientStorage: .init(code: 507, reasonPhrase: "Insufficient Storage")
+        case .io: .internalServerError
+        case .unavailable: .serviceUnavailable
+        case .unauthorized: .unauthorized
+        case .tooManyRequests: .tooManyRequests
+        }
+    }
+
+    /// The answer: status, headers, the message as text.
+    public var response: Response { Services.text(status, message, headers: headers) }
+}
+
+extension StoreError: HTTPResponseError {
+    public func response(from request: Request, context: some RequestContext) throws -> Response { response }
 }
 
 /// One repository's files in the server's ``ObjectStore``, in the layout of Format/SPEC.md

@@ -106,7 +106,7 @@ public enum ConvoSyncServer {
         if logger == nil { log.logLevel = .info }
         let secret = try TokenAuthority.secret(environment: configuration.jwtSecret, dataDirectory: configuration.dataDirectory)
         let tokens = await TokenAuthority(secret: secret)
-        let responder = RESTResponder(configuration: configuration, objects: objects, users: users, tokens: tokens, events: events, metrics: metrics)
+        let responder = Services(configuration: configuration, objects: objects, users: users, tokens: tokens, events: events, metrics: metrics)
         var tls: TLSConfiguration?
         if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
             do {
@@ -132,7 +132,7 @@ public enum ConvoSyncServer {
             return try TLSChannel(channel, tlsConfiguration: tls)
         }
         return Application(
-            responder: responder,
+            router: responder.router(),
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "convosync-server"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },

@@ -20,32 +20,24 @@ import NIOCore
 /// The server never decrypts anything. A save's manifest (file names only) is what lets it
 /// answer a resume in one response: it records, per session, the files of its bundle, the
 /// files the client declared it reuses, and the parent session, whose manifest covers the rest.
-extension RESTResponder {
-    func sessionRequest(_ request: Request, path: [String], store: RepositoryStore, principal: Principal) async throws -> Response {
-        switch (request.method, path) {
-        case (.post, ["sessions", "save"]):
-            try principal.require(.append)
-            return try await saveBundle(request, store: store, principal: principal)
-        case (.get, ["sessions"]):
-            try principal.require(.read)
-            return try await listSessions(store: store)
-        case (.post, ["sessions", "resume"]):
-            try principal.require(.read)
-            let input = try await Self.decodeBody(ResumeRequest.self, request, limit: configuration.maxBodySize)
-            guard Handle.isValidName(input.session) else { throw StoreError(.badRequest, "session must be a session file's name (64 hex digits)") }
-            return try await resumeBundle(session: input.session, head: nil, have: Set(input.have ?? []), store: store)
-        case (.post, let p) where p.count == 3 && p[0] == "conversations" && p[2] == "sync":
-            try principal.require(.read)
-            guard p[1].utf8.count == 64, Handle.isValidName(p[1]) else { throw StoreError(.badRequest, "a conversation is named by its ref: 64 hex digits") }
-            let input = try await Self.decodeBody(SyncRequest.self, request, limit: configuration.maxBodySize)
-            guard let head = try await Self.head(of: p[1], in: store) else { throw StoreError(.notFound, "no conversation \(p[1].prefix(12))… in this repository") }
-            if let after = input.after, after >= head.version {
-                return Self.json(.ok, RefState(ref: p[1], version: head.version, target: head.target, upToDate: true))
-            }
-            return try await resumeBundle(session: head.target, head: try Handle.ref(head.ref, version: head.version), have: Set(input.have ?? []), store: store)
-        default:
-            throw StoreError(.notFound, "no such API endpoint (sessions, sessions/save, sessions/resume, conversations/REF/sync)")
+extension Services {
+    /// `POST sessions/resume`: the bundle of what a session needs beyond what the device has.
+    func resume(_ request: Request, store: RepositoryStore) async throws -> Response {
+        let input = try await Self.decodeBody(ResumeRequest.self, request, limit: configuration.maxBodySize)
+        guard Handle.isValidName(input.session) else { throw StoreError(.badRequest, "session must be a session file's name (64 hex digits)") }
+        return try await resumeBundle(session: input.session, head: nil, have: Set(input.have ?? []), store: store)
+    }
+
+    /// `POST conversations/<ref>/sync`: the ref's head, then the bundle for its session, or
+    /// "up to date" when the device knows that version.
+    func sync(_ request: Request, ref: String, store: RepositoryStore) async throws -> Response {
+        guard RefName.isValid(ref) else { throw StoreError(.badRequest, "a conversation is named by its ref: 64 hex digits") }
+        let input = try await Self.decodeBody(SyncRequest.self, request, limit: configuration.maxBodySize)
+        guard let head = try await Self.head(of: ref, in: store) else { throw StoreError(.notFound, "no conversation \(ref.prefix(12))… in this repository") }
+        if let after = input.after, after >= head.version {
+            return Self.json(.ok, RefState(ref: ref, version: head.version, target: head.target, upToDate: true))
         }
+        return try await resumeBundle(session: head.target, head: try Handle.ref(head.ref, version: head.version), have: Set(input.have ?? []), store: store)
     }
 
     /// A JSON request body of at most `limit` bytes (16 MiB at most); `ifEmpty` stands for an

@@ -8,6 +8,10 @@ import HTTPTypes
 import NIOCore
 import Prometheus
 
+/// What every route of the server uses (configuration, stores, accounts, tokens, events,
+/// metrics); the pack API's handlers are below, the session API's in SessionAPI.swift and the
+/// account API's in Auth.swift. Routes: Routes.swift.
+///
 /// restic's REST backend protocol (v1 and v2), with private repositories per user:
 /// `/<user>/<repo>/…`, HTTP basic authentication, and only the user's own paths.
 ///
@@ -21,8 +25,7 @@ import Prometheus
 /// Errors: 400 bad name or hash, 401 no or wrong credentials, 403 another user's repository,
 /// an existing file or a delete in append-only mode, 404 missing, 413 body over the limit,
 /// 429 too many failed logins, 507 disk full.
-public struct RESTResponder: HTTPResponder {
-    public typealias Context = BasicRequestContext
+public struct Services: Sendable {
     let configuration: ServerConfiguration
     let users: UserStore
     let tokens: TokenAuthority
@@ -54,113 +57,10 @@ public struct RESTResponder: HTTPResponder {
         }
     }
 
-    public func respond(to request: Request, context: Context) async throws -> Response {
-        let start = ContinuousClock.now
-        // A request id in every log line of this request and in the answer's X-Request-Id;
-        // one the client sent is kept if it is short and plain.
-        let sent = request.headers[.requestID].flatMap { id in
-            id.count <= 64 && id.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } ? id : nil
-        }
-        let id = sent ?? String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        var context = context
-        context.logger[metadataKey: "request"] = "\(id)"
-        var request = request
-        if let length = request.headers[.contentLength].flatMap(Int.init) {
-            request.body = RequestBody(asyncSequence: CompleteBody(base: request.body, expected: length))
-        }
-        var response: Response
-        do { response = try await answer(request, context: context) } catch {
-            // Counted once the handler has cleaned up after it (an upload's temporary file is gone).
-            metrics.abortedRequests.increment()
-            context.logger.info("\(request.method) \(request.uri.path) aborted: \(error)")
-            throw error
-        }
-        response.headers[.requestID] = id
-        response.headers[.convoSyncAPI] = "1"
-        let duration = ContinuousClock.now - start
-        metrics.request(method: request.method.rawValue, status: response.status.code, duration: duration)
-        // Method, path (file names are content hashes), status and time: never a header or a body.
-        context.logger.info("\(request.method) \(request.uri.path) \(response.status.code)", metadata: ["ms": "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)"])
-        return response
-    }
-
-    func answer(_ request: Request, context: Context) async throws -> Response {
-        do {
-            return try await handle(request, context: context)
-        } catch let error as StoreError {
-            let status: HTTPResponse.Status = switch error.kind {
-            case .notFound: .notFound
-            case .exists, .forbidden: .forbidden
-            case .badRequest: .badRequest
-            case .tooLarge: .contentTooLarge
-            case .insufficientStorage: .init(code: 507, reasonPhrase: "Insufficient Storage")
-            case .io: .internalServerError
-            case .unavailable: .serviceUnavailable
-            }
-            context.logger.info("refused: \(error.message)")
-            return Self.text(status, error.message)
-        }
-    }
-
     static func text(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         headers[.contentType] = "text/plain; charset=utf-8"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: message + "\n")))
-    }
-
-    func handle(_ request: Request, context: Context) async throws -> Response {
-        let path = request.uri.path
-        if path == "/healthz" { return Self.text(.ok, "ok") }
-        if path == "/metrics" {
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.text())))
-        }
-        guard path.hasPrefix("/"), !path.contains("%"), !path.contains("//") else { throw StoreError(.badRequest, "malformed path") }
-        var parts: [String] = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        var api = false
-        if parts.count >= 2 && parts[0] == "api" && parts[1] == "v1" {
-            api = true
-            parts.removeFirst(2)
-        }
-        let account = api && parts.first == "account"
-        guard account || (parts.count >= 2 && UserStore.isValidName(parts[0]) && UserStore.isValidName(parts[1])) else {
-            throw StoreError(.notFound, "no such path; repositories live at /USER/REPO/")
-        }
-        let principal: Principal
-        switch await authenticate(authorization: request.headers[.authorization], passwordOnly: account && parts.count == 2 && parts[1] == "login") {
-        case .success(let p): principal = p
-        case .failure(let refusal): return refusal.response
-        }
-        if account { return try await accountRequest(request, path: Array(parts.dropFirst()), principal: principal, context: context) }
-        guard principal.user == parts[0] else { throw StoreError(.forbidden, "\(principal.user) may not access /\(parts[0])/") }
-
-        let store = RepositoryStore(objects: objects, user: parts[0], name: parts[1])
-        let rest = Array(parts.dropFirst(2))
-        let method = request.method
-        if api {
-            guard try await store.exists() else { throw StoreError(.notFound, "no repository /\(parts[0])/\(parts[1])/") }
-            return try await sessionRequest(request, path: rest, store: store, principal: principal)
-        }
-        let type = rest.count >= 1 ? FileType(rawValue: rest[0]) : nil
-        try principal.require(Self.scope(for: method, type: type))
-        // The repository itself.
-        if rest.isEmpty || rest == [""] {
-            guard method == .post else { throw StoreError(.forbidden, "only POST ?create=true is allowed on a repository") }
-            guard request.uri.queryParameters["create"] == "true" else { throw StoreError(.badRequest, "POST to a repository needs ?create=true") }
-            try await store.create()
-            return Self.text(.ok, "created")
-        }
-        if rest == ["config"] {
-            return try await file(.config, request: request, store: store, principal: principal)
-        }
-        guard let type = FileType(rawValue: rest[0]), type != .config else { throw StoreError(.notFound, "no file type '\(rest[0].prefix(40))'") }
-        if rest.count == 2 && rest[1].isEmpty {
-            guard method == .get || method == .head else { throw StoreError(.forbidden, "\(method) is not allowed on a listing") }
-            return try await list(type, store: store, v2: request.headers[.accept]?.contains(Self.v2) == true)
-        }
-        guard rest.count == 2 else { throw StoreError(.notFound, "no such path") }
-        let handle: Handle
-        do { handle = try Handle(type, name: rest[1]) } catch { throw StoreError(.badRequest, "\(error)") }
-        return try await file(handle, request: request, store: store, principal: principal)
     }
 
     func list(_ type: FileType, store: RepositoryStore, v2: Bool) async throws -> Response {
