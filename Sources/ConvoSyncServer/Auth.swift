@@ -110,7 +110,7 @@ extension Services {
         }
         let days = input.expiresInDays ?? configuration.tokenLifetimeDays
         guard (1...3650).contains(days) else { throw StoreError(.badRequest, "expiresInDays must be 1…3650") }
-        let expires = Date().addingTimeInterval(TimeInterval(days) * 86400)
+        let expires = clock.now.addingTimeInterval(TimeInterval(days) * 86400)
         let device = try await users.addDevice(user: principal.user, name: input.device ?? "device", scopes: scopes, expires: expires, limit: configuration.maxDevicesPerUser)
         let token = try await tokens.sign(user: principal.user, device: device.id, scopes: scopes, expires: expires)
         await users.audit("login", user: principal.user, device: device.id, detail: "device \"\(device.name)\" scopes \(device.scopes)")

@@ -5,6 +5,9 @@ import ConvoSyncFormat
 #if canImport(Glibc)
 import Glibc
 import CoreFoundation  // owns `struct stat` once NIOSSL is in the build (MemberImportVisibility)
+import CDispatch
+import CoreFoundation  // owns `struct stat` once NIOSSL is in the build (MemberImportVisibility)
+import CDispatch
 #endif
 
 /// One stored object, as listed: its full key and its size.

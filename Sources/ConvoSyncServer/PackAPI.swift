@@ -29,29 +29,32 @@ public struct Services: Sendable {
     let configuration: ServerConfiguration
     let users: UserStore
     let tokens: TokenAuthority
-    let events: EventHub
     let metrics: ServerMetrics
-    let usage: UsageTracker
     let objects: any ObjectStore
+    /// Events, usage, conversation sizes, manifests (``ServerState``).
+    let state: ServerState
+    let clock: any ServerClock
     static let v2 = "application/vnd.x.restic.rest.v2"
 
     public init(
-        configuration: ServerConfiguration, objects: (any ObjectStore)? = nil, users: UserStore, tokens: TokenAuthority, events: EventHub,
-        metrics: ServerMetrics = ServerMetrics()
+        configuration: ServerConfiguration, objects: (any ObjectStore)? = nil, users: UserStore, tokens: TokenAuthority, state: ServerState? = nil,
+        metrics: ServerMetrics = ServerMetrics(), clock: any ServerClock = SystemClock()
     ) {
         self.configuration = configuration
         self.objects = objects ?? configuration.objectStore()
         self.users = users
         self.tokens = tokens
-        self.events = events
+        self.state = state ?? .local(objects: self.objects)
         self.metrics = metrics
-        usage = UsageTracker(objects: self.objects)
+        self.clock = clock
     }
+
+    var events: any EventBus { state.events }
 
     /// Refuses `incoming` more bytes for `user` when that would pass the quota.
     func checkQuota(_ user: String, incoming: Int) async throws {
         guard let quota = configuration.userQuota else { return }
-        let used = try await usage.usage(user)
+        let used = try await state.usage.usage(user)
         if used + incoming > quota {
             throw StoreError(.insufficientStorage, "quota exceeded: \(user) stores \(used) of \(quota) bytes; this upload needs \(incoming) more. Delete old snapshots (`restic forget --prune`) or ask for a larger quota")
         }
@@ -121,7 +124,7 @@ public struct Services: Sendable {
                 try upload.checkRefContents()
             }
             try await upload.commit(verifyHash: handle.type != .config && handle.type != .ref)
-            await usage.add(user, upload.size)
+            await state.usage.add(user, upload.size)
             metrics.stored(bytes: upload.size)
             return Self.text(.ok, "saved")
         case .delete:
@@ -133,7 +136,7 @@ public struct Services: Sendable {
             }
             let size = try await store.size(handle) ?? 0
             try await store.remove(handle)
-            await usage.add(principal.user, -size)
+            await state.usage.add(principal.user, -size)
             if handle.type != .lock {
                 await users.audit("delete", user: principal.user, device: principal.device, detail: "\(store.name)/\(handle.relativePath)")
             }

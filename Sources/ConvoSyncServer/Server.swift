@@ -95,7 +95,7 @@ public enum ConvoSyncServer {
 
     /// The Hummingbird application; `onRunning` receives the bound port (useful with port 0).
     public static func application(
-        _ configuration: ServerConfiguration, users: UserStore, metrics: ServerMetrics = ServerMetrics(), events: EventHub = EventHub(),
+        _ configuration: ServerConfiguration, users: UserStore, metrics: ServerMetrics = ServerMetrics(), events: any EventBus = EventHub(),
         logger: Logger? = nil, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         try prepare(configuration)
@@ -105,8 +105,10 @@ public enum ConvoSyncServer {
         var log = logger ?? Logger(label: "convosync-server")
         if logger == nil { log.logLevel = .info }
         let secret = try TokenAuthority.secret(environment: configuration.jwtSecret, dataDirectory: configuration.dataDirectory)
-        let tokens = await TokenAuthority(secret: secret)
-        let responder = Services(configuration: configuration, objects: objects, users: users, tokens: tokens, events: events, metrics: metrics)
+        let tokens = await TokenAuthority(secret: secret, clock: users.clock)
+        let responder = Services(
+            configuration: configuration, objects: objects, users: users, tokens: tokens, state: .local(objects: objects, events: events), metrics: metrics,
+            clock: users.clock)
         var tls: TLSConfiguration?
         if let cert = configuration.tlsCertificate, let key = configuration.tlsKey {
             do {

@@ -99,25 +99,6 @@ extension Services {
 
     // MARK: manifests
 
-    struct Manifest: Codable {
-        /// The parent session (its manifest covers what this one does not list).
-        var parent: String?
-        /// `type/name` of every file this session needs beyond its parent's.
-        var files: [String]
-    }
-
-
-    func readManifest(_ session: String, store: RepositoryStore) async throws -> Manifest? {
-        guard let data = try await objects.get(store.key("manifests/\(session)")) else { return nil }
-        return try? JSONDecoder().decode(Manifest.self, from: Data(data))
-    }
-
-    func writeManifest(_ manifest: Manifest, session: String, store: RepositoryStore) async throws {
-        // Write-once, like every file here: a later bundle naming the same session (a retry,
-        // or a client trying to rewrite another save's list) leaves the first manifest alone.
-        try await objects.put(Array(try JSONEncoder().encode(manifest)), at: store.key("manifests/\(session)"), ifAbsent: true)
-    }
-
     static func parseNeed(_ text: String) -> Handle? {
         guard let slash = text.firstIndex(of: "/"), let type = FileType(rawValue: String(text[..<slash])), type != .config, type != .ref, type != .lock
         else { return nil }
@@ -132,7 +113,7 @@ extension Services {
         var visited: Set<String> = []
         var current: String? = session
         while let s = current, visited.insert(s).inserted {
-            guard let manifest = try await readManifest(s, store: store) else { return nil }
+            guard let manifest = try await state.manifests.manifest(of: s, in: store) else { return nil }
             for name in manifest.files {
                 guard let handle = Self.parseNeed(name), seen.insert(handle).inserted else { continue }
                 out.append(handle)
@@ -231,7 +212,7 @@ extension Services {
                     throw StoreError(.badRequest, "the ref names session \(target.prefix(12))…, which is neither in the bundle nor stored")
                 }
                 guard let ref = handle.ref else { throw StoreError(.badRequest, "\(handle) is not a ref version") }
-                let conversation = try await conversationBytes(ref, store: store) + storedBytes
+                let conversation = try await state.conversations.bytes(ref, in: store) + storedBytes
                 if let limit = configuration.maxConversationSize, conversation > limit {
                     throw StoreError(.tooLarge, "the conversation would hold \(conversation) bytes, over this server's MAX_CONVERSATION_SIZE of \(limit); start a new conversation (the files of this save stay unreferenced until prune)")
                 }
@@ -250,7 +231,7 @@ extension Services {
             let upload = try await store.upload(handle, limit: configuration.maxBodySize)
             try await reader.stream(size) { try upload.write($0) }
             if try await commitIfNew(upload) {
-                await usage.add(user, size)
+                await state.usage.add(user, size)
                 metrics.stored(bytes: size)
                 stored += 1
                 storedBytes += size
@@ -272,19 +253,7 @@ extension Services {
         if let parent = declared.parent {
             guard Handle.isValidName(parent) else { throw StoreError(.badRequest, "the manifest's parent is not a session name") }
         }
-        try await writeManifest(Manifest(parent: declared.parent, files: files), session: session, store: store)
-    }
-
-    /// Bytes the saves of conversation `ref` have stored (`<repo>/conversations/<ref>`).
-    func conversationBytes(_ ref: String, store: RepositoryStore) async throws -> Int {
-        try await objects.get(store.key("conversations/\(ref)"))
-            .flatMap { Int(String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
-    }
-
-    /// Adds to a conversation's count after its ref moved (only the save that moved it counts).
-    func addConversationBytes(_ ref: String, _ bytes: Int, store: RepositoryStore) async {
-        guard let current = try? await conversationBytes(ref, store: store) else { return }
-        _ = try? await objects.put(Array(String(current + bytes).utf8), at: store.key("conversations/\(ref)"), ifAbsent: false)
+        try await state.manifests.record(StoredManifest(parent: declared.parent, files: files), of: session, in: store)
     }
 
     /// The compare-and-swap at the end of a save: 200 and an event when the version is new,
@@ -295,8 +264,8 @@ extension Services {
             return try await conflict(ref, store: store)
         }
         metrics.sessionSaves.increment()
-        await addConversationBytes(ref, added, store: store)
-        await events.publish(user: principal.user, from: principal.device, event: SessionSavedEvent(
+        await state.conversations.add(ref, added, in: store)
+        await state.events.publish(user: principal.user, from: principal.device, event: SessionSavedEvent(
             repository: store.name, ref: ref, version: handle.refVersion ?? 0, session: target))
         return Self.json(.ok, SaveAnswer(stored: stored, ref: handle.name))
     }

@@ -48,10 +48,12 @@ struct DeviceClaims: JWTPayload {
 /// into `<data dir>/jwt-secret` (0600); changing it invalidates every token.
 public final class TokenAuthority: Sendable {
     let keys: JWTKeyCollection
+    let clock: any ServerClock
     /// How every JWT starts: base64url of `{"`.
     static let tokenPrefix = "eyJ"
 
-    public init(secret: [UInt8]) async {
+    public init(secret: [UInt8], clock: any ServerClock = SystemClock()) async {
+        self.clock = clock
         keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(key: SymmetricKey(data: secret)), digestAlgorithm: .sha256)
     }
@@ -91,14 +93,15 @@ public final class TokenAuthority: Sendable {
     }
 
     public func sign(user: String, device: String, scopes: Set<Scope>, expires: Date) async throws -> String {
-        let claims = DeviceClaims(sub: .init(value: user), jti: .init(value: device), iat: .init(value: Date()), exp: .init(value: expires), scope: Scope.text(scopes))
+        let claims = DeviceClaims(sub: .init(value: user), jti: .init(value: device), iat: .init(value: clock.now), exp: .init(value: expires), scope: Scope.text(scopes))
         return try await keys.sign(claims)
     }
 
     public enum Failure: Error, Sendable { case malformed, expired }
 
     /// The token's claims if its signature holds and it has not expired.
-    public func verify(_ token: String, now: Date = Date()) async throws(Failure) -> Token {
+    public func verify(_ token: String, now: Date? = nil) async throws(Failure) -> Token {
+        let now = now ?? clock.now
         let claims: DeviceClaims
         do { claims = try await keys.verify(token, as: DeviceClaims.self) } catch { throw .malformed }
         guard let scopes = Scope.parse(claims.scope) else { throw .malformed }

@@ -13,6 +13,8 @@ public import Foundation
 public final class UserStore: @unchecked Sendable {
     public let database: any AccountDatabase
     let kdf: KDFParameters
+    /// What time it is for lockouts, the password and device caches and device timestamps.
+    public let clock: any ServerClock
     let lock = NSLock()
     private var verified: [String: Date] = [:]
     private var failures: [String: [Date]] = [:]
@@ -25,14 +27,15 @@ public final class UserStore: @unchecked Sendable {
     /// process takes effect on a running server within this time.
     public static let verifiedFor: TimeInterval = 60
 
-    public init(database: any AccountDatabase, kdf: KDFParameters = .default) {
+    public init(database: any AccountDatabase, kdf: KDFParameters = .default, clock: any ServerClock = SystemClock()) {
         self.database = database
         self.kdf = kdf
+        self.clock = clock
     }
 
     /// SQLite at `path`.
-    public convenience init(path: String, kdf: KDFParameters = .default) throws {
-        self.init(database: try SQLiteAccounts(path: path), kdf: kdf)
+    public convenience init(path: String, kdf: KDFParameters = .default, clock: any ServerClock = SystemClock()) throws {
+        self.init(database: try SQLiteAccounts(path: path), kdf: kdf, clock: clock)
     }
 
     /// The database `DATABASE_URL` names (`sqlite:PATH`, `sqlite://PATH` or
@@ -74,7 +77,7 @@ public final class UserStore: @unchecked Sendable {
         guard Self.isValidName(name) else { throw StoreError(.badRequest, "'\(name)' is not a valid user name (1-64 letters, digits, '-', '_', '.')") }
         guard !Self.reservedNames.contains(name) else { throw StoreError(.badRequest, "'\(name)' is reserved for the server's own paths; choose another name") }
         guard password.count >= 8 else { throw StoreError(.badRequest, "the password must have at least 8 characters") }
-        try await database.insertUser(name: name, password: try hash(password), created: Self.timestamp())
+        try await database.insertUser(name: name, password: try hash(password), created: Self.timestamp(clock.now))
         await audit("user-added", user: name)
     }
 
@@ -108,7 +111,7 @@ public final class UserStore: @unchecked Sendable {
     /// Checks a user's password (constant-time comparison of the scrypt output).
     public func check(_ name: String, password: String) async -> Check {
         let cacheKey = name + "\0" + Hex.encode(Array(SHA256.hash(data: Array((name + "\0" + password).utf8))))
-        let now = Date()
+        let now = clock.now
         let state: Check? = lock.withLock {
             if let until = verified[cacheKey], until > now { return .ok }
             let recent = (failures[name] ?? []).filter { now.timeIntervalSince($0) < Self.failureWindow }

@@ -263,6 +263,48 @@ struct RouterTests {
         }
     }
 
+    /// A server whose clock the test moves, with alice and carol.
+    static func withClock(_ body: @escaping @Sendable (_ client: any TestClientProtocol, _ clock: ManualClock) async throws -> Void) async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        var config = ServerConfiguration(dataDirectory: dir.url)
+        config.jwtSecret = String(repeating: "s", count: 32)
+        try ConvoSyncServer.prepare(config)
+        let clock = ManualClock()
+        let users = try UserStore(path: config.databasePath, kdf: .insecureTesting, clock: clock)
+        for name in ["alice", "carol"] { try await users.add(name, password: "\(name)-password") }
+        let app = try await ConvoSyncServer.application(config, users: users)
+        try await app.test(.router) { client in try await body(client, clock) }
+    }
+
+    @Test("a lockout ends when the failure window has passed on the server's clock")
+    func lockoutEnds() async throws {
+        try await Self.withClock { client, clock in
+            for _ in 0..<UserStore.maxFailures {
+                _ = try await client.execute(uri: "/carol/r/config", method: .get, headers: [.authorization: Self.basic("carol", "guess")])
+            }
+            let locked = try await client.execute(uri: "/carol/r/config", method: .get, headers: [.authorization: Self.basic("carol", "carol-password")])
+            #expect(locked.status == .tooManyRequests)
+            clock.advance(by: UserStore.failureWindow + 1)
+            let again = try await client.execute(uri: "/carol/r/config", method: .get, headers: [.authorization: Self.basic("carol", "carol-password")])
+            #expect(again.status == .notFound, "authenticated; the repository does not exist")
+        }
+    }
+
+    @Test("a device token is refused once its lifetime has passed on the server's clock")
+    func tokenExpires() async throws {
+        try await Self.withClock { client, clock in
+            let login = try await client.execute(uri: "/api/v1/account/login", method: .post, headers: [.authorization: Self.basic("alice", "alice-password")],
+                                                 body: ByteBuffer(string: #"{"device":"d","expiresInDays":1}"#))
+            let token = try #require(try Self.json(login)["token"] as? String)
+            let fresh = try await client.execute(uri: "/api/v1/account/devices", method: .get, headers: [.authorization: "Bearer " + token])
+            #expect(fresh.status == .ok)
+            clock.advance(by: 86_400 + 1)
+            let old = try await client.execute(uri: "/api/v1/account/devices", method: .get, headers: [.authorization: "Bearer " + token])
+            #expect(old.status == .unauthorized && Self.text(old).contains("expired"), "\(Self.text(old))")
+        }
+    }
+
     /// A server with one repository holding config and one 10-byte key file, for single requests.
     static func withRepository(_ body: @escaping @Sendable (_ client: any TestClientProtocol, _ alice: String, _ key: String) async throws -> Void) async throws {
         let dir = try TemporaryDirectory()
