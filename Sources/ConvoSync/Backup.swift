@@ -80,6 +80,9 @@ public final class Backup {
         guard !options.paths.isEmpty else { throw ConvoSyncError(.invalidArgument, "give at least one path to back up") }
         let paths = options.paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         let names = paths.map { ($0 as NSString).lastPathComponent }
+        if let (path, _) = zip(paths, names).first(where: { !Restore.isSafeName($0.1) }) {
+            throw ConvoSyncError(.invalidArgument, "cannot back up \(path): it has no name to restore it under; back up its entries instead")
+        }
         guard Set(names).count == names.count else {
             throw ConvoSyncError(.invalidArgument, "two paths end in the same name (\(names.joined(separator: ", "))); back them up separately")
         }

@@ -166,6 +166,12 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
     }
 
     private static func zstdDecompress(_ input: [UInt8], rawLength: Int) throws(FormatError) -> [UInt8] {
+        // Exactly one standard frame, as ZSTD_compress writes and as strict as the gzip reader
+        // (one member): no skippable frame, nothing after the frame (Format/SPEC.md §8).
+        let frame = input.withUnsafeBytes { ZSTD_findFrameCompressedSize($0.baseAddress, $0.count) }
+        guard input.starts(with: [0x28, 0xB5, 0x2F, 0xFD]), ZSTD_isError(frame) == 0, frame == input.count else {
+            throw FormatError(.compression, "zstd payload is not exactly one zstd frame")
+        }
         var out = [UInt8](repeating: 0, count: max(rawLength, 1))
         let n = input.withUnsafeBytes { src in
             out.withUnsafeMutableBytes { dst in

@@ -109,6 +109,12 @@ public struct KeyFile: Codable, Sendable, Hashable {
             throw FormatError(.unsupportedVersion, "key file version \(version) is not supported (this build reads version \(Self.currentVersion))")
         }
         guard kdf == "scrypt" else { throw FormatError(.unknownType, "key file uses unknown KDF '\(kdf)'") }
+        // Checked before any scrypt runs (Format/SPEC.md §6): a 32-byte salt, and the master key
+        // sealed in 60 bytes (nonce, 32 bytes, tag).
+        let saltBytes = Data(base64Encoded: salt)?.count
+        guard saltBytes == 32 else { throw FormatError(.invalidEncoding, "key file salt is \(saltBytes.map { "\($0) bytes" } ?? "not base64"), not 32 bytes") }
+        let dataBytes = Data(base64Encoded: data)?.count
+        guard dataBytes == 60 else { throw FormatError(.invalidEncoding, "key file data is \(dataBytes.map { "\($0) bytes" } ?? "not base64"), not 60 bytes") }
     }
 
     init(version: Int, created: Date, host: String, username: String, kdf: String, n: Int, r: Int, p: Int, salt: String, data: String) {

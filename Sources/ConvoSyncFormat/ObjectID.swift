@@ -67,8 +67,13 @@ public struct ObjectID: Hashable, Comparable, Sendable, CustomStringConvertible 
 }
 
 extension ObjectID: Codable {
+    /// In repository JSON an ID is 64 lowercase hex digits (Format/SPEC.md §4), so that
+    /// re-encoding a file gives its bytes back; typed input (``init(hex:)``) may use either case.
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
+        guard !text.utf8.contains(where: { (65...70).contains($0) }) else {
+            throw FormatError(.invalidEncoding, "ID '\(text.prefix(80))' is not lowercase hex")
+        }
         try self.init(hex: text)
     }
     public func encode(to encoder: any Encoder) throws {

@@ -9,9 +9,18 @@ public protocol RepoFile: Codable, Sendable {
     static var fileType: FileType { get }
     static var context: EnvelopeContext { get }
     associatedtype FileID
+    /// Refuses a version this build does not read (files without a version field: nothing).
+    func checkVersion() throws(FormatError)
 }
 
 extension RepoFile {
+    public func checkVersion() throws(FormatError) {}
+
+    /// The error for a file of a version this build does not read.
+    static func unsupported(_ version: Int, current: Int) -> FormatError {
+        FormatError(.unsupportedVersion, "\(context.rawValue) file version \(version) is not supported (this build reads version \(current)); upgrade convosync")
+    }
+
     /// Largest JSON a repository file may expand to.
     public static var maxRawLength: Int { 1 << 30 }
 
@@ -41,6 +50,7 @@ extension RepoFile {
         }
         let json = try Compression.decompress(Array(try r.raw(r.remaining)), codec: codec, rawLength: rawLength)
         self = try JSONCoding.decode(Self.self, from: json, what: "\(Self.context.rawValue) file")
+        try checkVersion()
     }
 }
 

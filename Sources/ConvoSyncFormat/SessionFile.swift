@@ -112,3 +112,10 @@ public struct SessionFile: RepoFile, Hashable {
         self.terminal = terminal
     }
 }
+
+extension SessionFile {
+    /// Readers refuse a version other than this build's (Format/SPEC.md §15, §19).
+    public func checkVersion() throws(FormatError) {
+        guard version == Self.currentVersion else { throw Self.unsupported(version, current: Self.currentVersion) }
+    }
+}

@@ -119,3 +119,10 @@ public struct MessageRange: Codable, Hashable, Sendable {
     /// Consolidated ranges cover messages [k·1000, (k+1)·1000).
     public static let consolidationSize = 1000
 }
+
+extension SnapshotFile {
+    /// Readers refuse a version other than this build's (Format/SPEC.md §15, §19).
+    public func checkVersion() throws(FormatError) {
+        guard version == Self.currentVersion else { throw Self.unsupported(version, current: Self.currentVersion) }
+    }
+}

@@ -171,6 +171,81 @@ struct PrimitiveTests {
         #expect(throws: FormatError.self) { try RefVersion(fileName: name) }
     }
 
+    @Test("a snapshot file of another version is refused as unsupported", arguments: [0, 2])
+    func snapshotVersion(_ version: Int) throws {
+        let key = MasterKey.generate().encryption
+        let tree = BlobID(ObjectID.hash([1]))
+        let file = SnapshotFile(version: version, time: Date(), host: "h", username: "u", paths: ["/p"], tags: [], tree: tree, parent: nil, summary: .init())
+        let error = #expect(throws: FormatError.self) { try SnapshotFile(sealed: try file.sealed(using: key), using: key) }
+        #expect(error?.code == .unsupportedVersion)
+    }
+
+    @Test("a session file of another version is refused as unsupported")
+    func sessionVersion() throws {
+        let key = MasterKey.generate().encryption
+        var file = SessionFile(
+            time: Date(), host: "h", username: "u", message: "", ref: String(repeating: "a", count: 64), parent: nil,
+            code: .init(remote: nil, repository: nil, branch: nil, commit: String(repeating: "0", count: 40), dirty: false, wip: false),
+            conversation: .init(agent: .claude, agentVersion: nil, sessionID: "s", transcript: "t.jsonl", snapshot: SnapshotID(ObjectID.hash([2])),
+                                messageCount: 0, size: 0, sha256: String(repeating: "0", count: 64), root: "/r", added: [0, 0]),
+            terminal: .init(cwd: "", shell: nil, environment: [:]))
+        #expect(try SessionFile(sealed: try file.sealed(using: key), using: key).version == 1)
+        file.version = 2
+        let error = #expect(throws: FormatError.self) { try SessionFile(sealed: try file.sealed(using: key), using: key) }
+        #expect(error?.code == .unsupportedVersion)
+    }
+
+    @Test("IDs in repository JSON are lowercase: uppercase is refused, so re-encoding keeps the bytes")
+    func uppercaseJSONID() throws {
+        let id = ObjectID.hash([7]).hex
+        #expect(try JSONDecoder().decode([BlobID].self, from: Data("[\"\(id)\"]".utf8)).first?.hex == id)
+        #expect(throws: FormatError.self) { try JSONDecoder().decode([BlobID].self, from: Data("[\"\(id.uppercased())\"]".utf8)) }
+    }
+
+    @Test("a key file whose salt or sealed key has the wrong length is refused before scrypt runs", arguments: [("salt", 16), ("salt", 33), ("data", 59), ("data", 61)])
+    func keyFileLengths(_ field: String, _ length: Int) throws {
+        var file = try KeyFile.create(masterKey: MasterKey.generate(), password: "pw", parameters: .insecureTesting, host: "h", username: "u")
+        let bytes = Data((0..<length).map { UInt8(truncatingIfNeeded: $0) }).base64EncodedString()
+        if field == "salt" { file.salt = bytes } else { file.data = bytes }
+        let error = #expect(throws: FormatError.self) { try KeyFile(parsing: try file.encoded()) }
+        #expect(error?.code == .invalidEncoding)
+    }
+
+    @Test("a zstd payload must be exactly one frame: two frames, a skippable frame or trailing bytes are refused", arguments: ["two frames", "skippable first", "trailing byte"])
+    func zstdOneFrame(_ shape: String) throws {
+        let input = Array(String(repeating: "zstd frame ", count: 100).utf8)
+        let frame = try Compression(codec: .zstd).compress(input)
+        let (payload, length): ([UInt8], Int) = switch shape {
+        case "two frames": (frame + frame, input.count * 2)
+        case "skippable first": ([0x50, 0x2A, 0x4D, 0x18, 0, 0, 0, 0] + frame, input.count)
+        default: (frame + [0], input.count)
+        }
+        #expect(try Compression.decompress(frame, codec: .zstd, rawLength: input.count) == input)
+        let error = #expect(throws: FormatError.self) { try Compression.decompress(payload, codec: .zstd, rawLength: length) }
+        #expect(error?.code == .compression)
+    }
+
+    /// Every `Format/SPEC.md §…` a comment in Sources cites names a section of the spec.
+    @Test("SPEC citations in the sources name sections that exist")
+    func specCitations() throws {
+        let spec = try String(contentsOf: Paths.projectRoot.appendingPathComponent("Format/SPEC.md"), encoding: .utf8)
+        let titles = spec.split(separator: "\n").compactMap { line in line.wholeMatch(of: /## [0-9]+ (.+)/).map { String($0.1) } }
+        #expect(titles.count > 20)
+        var bad: [String] = []
+        let sources = Paths.projectRoot.appendingPathComponent("Sources")
+        for case let path as String in FileManager.default.enumerator(atPath: sources.path)! where path.hasSuffix(".swift") {
+            let text = try String(contentsOf: sources.appendingPathComponent(path), encoding: .utf8)
+            for match in text.matches(of: /SPEC\.md §([A-Za-z][^\n]*)/) {
+                let cited = String(match.1)
+                let ok = titles.contains { title in
+                    cited.hasPrefix(title) && (cited.count == title.count || !cited.dropFirst(title.count).first!.isLetter)
+                }
+                if !ok { bad.append("\(path): §\(cited.prefix(40))") }
+            }
+        }
+        #expect(bad.isEmpty, "\(bad)")
+    }
+
     @Test("IDs parse hex and reject anything else", arguments: ["", "xyz", String(repeating: "0", count: 63), String(repeating: "g", count: 64)])
     func badIDs(_ text: String) {
         #expect(throws: FormatError.self) { try ObjectID(hex: text) }

@@ -215,3 +215,13 @@ struct KeyFileErrorTests {
         }
     }
 }
+
+@Suite("Backup arguments")
+struct BackupArgumentTests {
+    @Test("backing up / is refused before anything is read: it has no name to restore under")
+    func backupRoot() async throws {
+        let repo = try await makeRepository()
+        let error = await #expect(throws: ConvoSyncError.self) { _ = try await Backup(repository: repo, options: BackupOptions(paths: ["/"])).run() }
+        #expect(error?.code == .invalidArgument && error?.message.contains("cannot back up /") == true, "\(String(describing: error))")
+    }
+}
