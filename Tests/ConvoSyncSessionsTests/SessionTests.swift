@@ -131,17 +131,8 @@ struct SessionTests {
 
     @Test("two devices saving from the same point: the second becomes a fork, no message lost")
     func concurrentSavesFork() async throws {
-        let d = try await TwoDevices()
-        let aPath = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
-        _ = try await d.save(d.a, "base")
-        _ = try await d.resume(d.b)
-        let bPath = d.b.claudeProjects + "/" + AgentLayout.claudeProjectFolder(for: d.b.checkout) + "/\(TwoDevices.claudeID).jsonl"
-        // Both continue from message 300, differently.
-        try d.append(lines: 300..<320, to: aPath, on: d.a)
-        try d.append(lines: 400..<430, to: bPath, on: d.b)
-        let fromB = try await d.save(d.b, "B continues")
+        let (d, aPath, fromB, fromA) = try await Self.fork()
         #expect(fromB.fork == nil)
-        let fromA = try await d.save(d.a, "A continues")
         let fork = try #require(fromA.fork)
         #expect(fork.currentSession == fromB.session && fork.currentMessages == 330)
         #expect(fromA.ref == fork.forkRef && fromA.messages == 320)
@@ -179,15 +170,7 @@ struct SessionTests {
     /// for; they were taken for damaged, and every listing, resume and save failed.
     @Test("a fork ref moved past its first version is a head like any other")
     func forkMovedOn() async throws {
-        let d = try await TwoDevices()
-        let aPath = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
-        _ = try await d.save(d.a, "base")
-        _ = try await d.resume(d.b)
-        let bPath = d.b.claudeProjects + "/" + AgentLayout.claudeProjectFolder(for: d.b.checkout) + "/\(TwoDevices.claudeID).jsonl"
-        try d.append(lines: 300..<320, to: aPath, on: d.a)
-        try d.append(lines: 400..<430, to: bPath, on: d.b)
-        _ = try await d.save(d.b, "B continues")
-        let forked = try await d.save(d.a, "A continues")
+        let (d, aPath, _, forked) = try await Self.fork()
         try d.append(lines: 320..<330, to: aPath, on: d.a)
         let next = try await d.save(d.a, "A again")
         #expect(next.ref == forked.fork?.forkRef && next.version == 2)
@@ -198,6 +181,20 @@ struct SessionTests {
         try d.append(lines: 330..<340, to: aPath, on: d.a)
         let third = try await d.save(d.a, "A once more")
         #expect(third.ref == next.ref && third.version == 3 && third.fork == nil)
+    }
+
+    /// A saves 300 messages, B resumes; both continue from message 300 differently (A to 320,
+    /// B to 330), B saves first, then A, whose save becomes a fork.
+    static func fork() async throws -> (TwoDevices, aPath: String, fromB: SaveResult, fromA: SaveResult) {
+        let d = try await TwoDevices()
+        let aPath = try d.placeClaudeSession(on: d.a, lines: 0..<300, subagents: false)
+        _ = try await d.save(d.a, "base")
+        _ = try await d.resume(d.b)
+        let bPath = d.b.claudeProjects + "/" + AgentLayout.claudeProjectFolder(for: d.b.checkout) + "/\(TwoDevices.claudeID).jsonl"
+        try d.append(lines: 300..<320, to: aPath, on: d.a)
+        try d.append(lines: 400..<430, to: bPath, on: d.b)
+        let fromB = try await d.save(d.b, "B continues")
+        return (d, aPath, fromB, try await d.save(d.a, "A continues"))
     }
 
     @Test("a local transcript with messages the session lacks is not clobbered")
