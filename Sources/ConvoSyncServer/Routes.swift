@@ -117,10 +117,12 @@ extension Services {
         let router = Router(context: ServerContext.self)
         router.add(middleware: ObserveMiddleware(metrics: metrics))
         router.add(middleware: GateMiddleware(services: self))
-        router.get("/healthz") { _, _ in Self.text(.ok, "ok") }
-        router.head("/healthz") { _, _ in Self.text(.ok, "ok") }
-        router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.text())))
+        // Any method, as API.md §10 says.
+        for method in Self.packMethods {
+            router.on("/healthz", method: method) { _, _ in Self.text(.ok, "ok") }
+            router.on("/metrics", method: method) { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.text())))
+            }
         }
         accountRoutes(router.group("/api/v1/account"))
         sessionRoutes(router.group("/api/v1/:user/:repo"))
@@ -130,7 +132,7 @@ extension Services {
 
     /// The methods the pack API answers (most of them with 403 where restic's protocol has no
     /// use for them, as restic's rest-server does).
-    static let packMethods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch]
+    static let packMethods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
 
     /// restic's REST protocol: `/<user>/<repo>/`, `…/config`, `…/<type>/`, `…/<type>/<name>`.
     func packRoutes(_ router: Router<ServerContext>) {

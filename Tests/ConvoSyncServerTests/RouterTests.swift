@@ -93,6 +93,8 @@ struct RouterTests {
 
     static let operations: [RouteCase] = [
         RouteCase(.get, "/healthz", auth: .nobody, status: 200),
+        RouteCase(.post, "/healthz", auth: .nobody, status: 200),
+        RouteCase(.get, "/healthz/", auth: .nobody, status: 404),
         RouteCase(.get, "/metrics", auth: .nobody, status: 200) { #expect(RouterTests.text($0).contains("convosync_requests_total")) },
         RouteCase(.get, "/alice/r/config", auth: .nobody, status: 401) { #expect($0.headers[.wwwAuthenticate] != nil) },
         RouteCase(.get, "/alice/r/config", auth: .basic("alice", "wrong"), status: 401),
