@@ -53,10 +53,9 @@ public final class AtomicFile {
 
     private func drain() throws(StorageError) {
         guard !buffer.isEmpty else { return }
-        let bytes = buffer
-        buffer.removeAll(keepingCapacity: true)
+        defer { buffer.removeAll(keepingCapacity: true) }
         do {
-            try bytes.withUnsafeBytes { raw in try Self.writeAll(fd, raw, path: path) }
+            try buffer.withUnsafeBytes { raw in try Self.writeAll(fd, raw, path: path) }
         } catch let error as StorageError {
             throw error
         } catch {
