@@ -264,37 +264,27 @@ public final class Backup {
         let reader = try FileReader(path: path)
         var buffer: [UInt8] = []
         var messages: [[BlobID]] = []
-        var atEnd = false
+        var splitter = MessageSplitter()
         var finalNewline = false
-        var sawBytes = false
         while true {
-            let n = try reader.read(into: &buffer, count: Self.readSize)
-            atEnd = n == 0
-            sawBytes = sawBytes || n > 0
-            var lineStart = 0
-            let newline = UInt8(ascii: "\n")
-            while true {
-                let end = buffer.withUnsafeBufferPointer { raw -> Int? in
-                    guard lineStart < raw.count else { return nil }
-                    guard let p = memchr(raw.baseAddress! + lineStart, Int32(newline), raw.count - lineStart) else { return nil }  // invariant: lineStart < count
-                    return raw.baseAddress!.distance(to: p.assumingMemoryBound(to: UInt8.self))  // invariant: as above
-                }
-                guard let end else { break }
-                messages.append(saveMessage(lineStart..<end, in: buffer))
+            let atEnd = try reader.read(into: &buffer, count: Self.readSize) == 0
+            let (lines, consumed) = buffer.withUnsafeBufferPointer { splitter.messages(in: $0) }
+            for line in lines {
+                messages.append(saveMessage(line, in: buffer))
                 try await packer.sealFullFrames()
-                progress.bytes += end - lineStart + 1
-                lineStart = end + 1
+                progress.bytes += line.count + 1
             }
             if atEnd {
-                finalNewline = sawBytes && lineStart == buffer.count
-                if lineStart < buffer.count {
-                    messages.append(saveMessage(lineStart..<buffer.count, in: buffer))
+                let (last, endsWithLF) = splitter.finish(restCount: buffer.count - consumed)
+                finalNewline = endsWithLF
+                if last {
+                    messages.append(saveMessage(consumed..<buffer.count, in: buffer))
                     try await packer.sealFullFrames()
-                    progress.bytes += buffer.count - lineStart
+                    progress.bytes += buffer.count - consumed
                 }
                 break
             }
-            buffer.removeSubrange(0..<lineStart)
+            buffer.removeSubrange(0..<consumed)
             report(force: false)
         }
         // A file of one empty line is "\n": one empty message with a final newline.

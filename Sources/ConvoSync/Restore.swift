@@ -105,6 +105,9 @@ public struct Restore {
 
     /// Writes a conversation's messages, joined by line feeds, byte for byte as backed up.
     func writeConversation(_ c: Tree.Conversation, to writer: AtomicFileWriter, progress: inout RestoreProgress) async throws {
+        do { try MessageSplitter.validate(messageCount: c.messageCount, finalNewline: c.finalNewline) } catch {
+            throw ConvoSyncError(.corrupted, "conversation \(c.id): \(error.message)")
+        }
         var next = 0
         for ref in c.ranges {
             let range = try await repository.loadJSONBlob(MessageRange.self, id: ref.id)

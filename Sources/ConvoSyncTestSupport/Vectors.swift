@@ -58,3 +58,13 @@ public struct KeyFileVector: Codable, Sendable, CustomStringConvertible {
     }
     public var description: String { "tcId \(tcId): \(comment)" }
 }
+
+public struct MessagesVector: Codable, Sendable, CustomStringConvertible {
+    public var tcId: Int
+    public var comment: String
+    public var content: String
+    public var messages: [String]
+    public var finalNewline: Bool
+    public var result: String
+    public var description: String { "tcId \(tcId): \(comment)" }
+}

@@ -8,7 +8,7 @@ import Testing
 /// them, with a spec version change). One test per vector, so one failure hides no other.
 @Suite("Format vectors")
 struct VectorTests {
-    @Test("the vector files hold as many vectors as they declare", arguments: ["envelope.json", "pack.json", "chunker.json", "keyfile.json"])
+    @Test("the vector files hold as many vectors as they declare", arguments: ["envelope.json", "pack.json", "chunker.json", "keyfile.json", "messages.json"])
     func counts(_ name: String) throws {
         struct Opaque: Decodable, Sendable {}
         let file = try VectorFile<Opaque>.load(name)
@@ -47,6 +47,37 @@ struct VectorTests {
         var rng = SplitMix64(seed: v.seed)
         let data = rng.bytes(v.length)
         #expect(Chunker(parameters: .default).boundaries(of: data).map(\.count) == v.chunkLengths)
+    }
+
+    @Test("message vectors split and join as recorded (SPEC §10)", arguments: try VectorFile<MessagesVector>.load("messages.json").tests)
+    func messages(_ v: MessagesVector) throws {
+        let messages = try v.messages.map { try #require(Hex.decode($0)) }
+        if v.result == "valid" {
+            let content = try #require(Hex.decode(v.content))
+            let split = MessageSplitter.split(content)
+            #expect(split.messages == messages && split.finalNewline == v.finalNewline)
+            #expect(try MessageSplitter.join(messages, finalNewline: v.finalNewline) == content)
+        } else {
+            #expect(throws: FormatError.self) { try MessageSplitter.join(messages, finalNewline: v.finalNewline) }
+        }
+    }
+
+    @Test("the splitter gives the same messages whatever size the reads come in", arguments: [1, 2, 7, 4096])
+    func streamingSplit(_ readSize: Int) throws {
+        let content = Array("a\r\n\n{\"x\":1}\nlast without LF".utf8) + [0xff, 0x0A, 0x0A]
+        var splitter = MessageSplitter()
+        var buffer: [UInt8] = []
+        var messages: [[UInt8]] = []
+        for start in stride(from: 0, to: content.count, by: readSize) {
+            buffer += content[start..<min(start + readSize, content.count)]
+            let (lines, consumed) = buffer.withUnsafeBufferPointer { splitter.messages(in: $0) }
+            messages += lines.map { Array(buffer[$0]) }
+            buffer.removeSubrange(0..<consumed)
+        }
+        let (last, finalNewline) = splitter.finish(restCount: buffer.count)
+        if last { messages.append(buffer) }
+        let whole = MessageSplitter.split(content)
+        #expect(messages == whole.messages && finalNewline == whole.finalNewline && splitter.count == whole.messages.count)
     }
 
     @Test("key file vectors unlock to the recorded master key or fail", arguments: try VectorFile<KeyFileVector>.load("keyfile.json").tests)
