@@ -165,19 +165,19 @@ public actor Repository {
 
     /// Seals and stores a repository file, returning its ID (SHA-256 of the stored bytes).
     @discardableResult
-    public nonisolated func save<F: RepoFile>(_ file: F, compression: Compression = .default) async throws -> F.FileID where F.FileID: IDProtocol {
+    public nonisolated func save<F: NamedByHash>(_ file: F, compression: Compression = .default) async throws -> ID<F.Tag> {
         try await store(file, compression: compression).id
     }
 
     /// Seals and stores a repository file, returning its ID and the bytes as stored.
-    public nonisolated func store<F: RepoFile>(_ file: F, compression: Compression) async throws -> (id: F.FileID, bytes: [UInt8]) where F.FileID: IDProtocol {
+    public nonisolated func store<F: NamedByHash>(_ file: F, compression: Compression) async throws -> (id: ID<F.Tag>, bytes: [UInt8]) {
         let bytes = try file.sealed(using: key.encryption, compression: compression)
-        let id = F.FileID(ObjectID.hash(bytes))
+        let id = ID<F.Tag>(ObjectID.hash(bytes))
         do {
             // Same name means same bytes: a file that exists already is not an error.
-            try await destination.write(Handle(F.fileType, id: id.id), bytes)
+            try await destination.write(Handle(F.fileType, id: id), bytes)
         } catch {
-            throw ConvoSyncError.wrap(error, file: "\(F.fileType.rawValue)/\(id.id.hex)")
+            throw ConvoSyncError.wrap(error, file: "\(F.fileType.rawValue)/\(id.hex)")
         }
         return (id, bytes)
     }
@@ -192,12 +192,12 @@ public actor Repository {
 
     /// Loads, verifies and opens a repository file (from `backend` when given: a copy of this
     /// repository's files, such as the offline outbox).
-    public nonisolated func load<F: RepoFile>(_ type: F.Type, id: F.FileID, from other: (any Backend)? = nil) async throws -> F where F.FileID: IDProtocol {
-        let handle = Handle(F.fileType, id: id.id)
+    public nonisolated func load<F: NamedByHash>(_ type: F.Type, id: ID<F.Tag>, from other: (any Backend)? = nil) async throws -> F {
+        let handle = Handle(F.fileType, id: id)
         let bytes: [UInt8]
         if let other {
             do { bytes = try await other.load(handle) } catch { throw ConvoSyncError.wrap(error, file: handle.relativePath) }
-            guard ObjectID.hash(bytes).hex == id.id.hex else { throw ConvoSyncError(.corrupted, "\(handle.relativePath) in \(other.location) does not match its name") }
+            guard ObjectID.hash(bytes) == id.objectID else { throw ConvoSyncError(.corrupted, "\(handle.relativePath) in \(other.location) does not match its name") }
         } else {
             bytes = try await loadVerified(handle)
         }
@@ -421,17 +421,6 @@ public actor Repository {
         try await removeKeyUnchecked(keyID)
         return new
     }
-}
-
-/// Typed IDs that ``Repository/save(_:compression:)`` can name files by.
-public protocol IDProtocol: Sendable {
-    associatedtype Tag
-    init(_ objectID: ObjectID)
-    var id: ID<Tag> { get }
-}
-
-extension ID: IDProtocol {
-    public var id: ID<Tag> { self }
 }
 
 /// This machine's host and user names, as recorded in snapshots and key files.

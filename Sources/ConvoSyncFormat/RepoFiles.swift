@@ -8,7 +8,6 @@ public import Foundation
 public protocol RepoFile: Codable, Sendable {
     static var fileType: FileType { get }
     static var context: EnvelopeContext { get }
-    associatedtype FileID
     /// Refuses a version this build does not read (files without a version field: nothing).
     func checkVersion() throws(FormatError)
 }
@@ -57,10 +56,20 @@ extension RepoFile {
 /// The repository config: `config` at the repository root.
 ///
 /// Implements Format/SPEC.md §Config.
+/// A repository file named by the SHA-256 of its stored bytes (every kind but the config):
+/// its name is an ``ID`` of its own ``Tag``.
+public protocol NamedByHash: RepoFile {
+    associatedtype Tag
+}
+
+extension NamedByHash {
+    /// The file's ID.
+    public typealias FileID = ID<Tag>
+}
+
 public struct ConfigFile: RepoFile, Hashable {
     public static let fileType = FileType.config
     public static let context = EnvelopeContext.config
-    public typealias FileID = Never
     public static let currentVersion = FormatVersion.current
 
     public var version: Int
@@ -94,10 +103,10 @@ public struct ConfigFile: RepoFile, Hashable {
 /// An index file: where each blob lives (pack, frame, offset).
 ///
 /// Implements Format/SPEC.md §Index files.
-public struct IndexFile: RepoFile, Hashable {
+public struct IndexFile: NamedByHash, Hashable {
     public static let fileType = FileType.index
     public static let context = EnvelopeContext.index
-    public typealias FileID = IndexID
+    public typealias Tag = IndexTag
 
     public struct Frame: Codable, Hashable, Sendable {
         public var codec: String
@@ -184,10 +193,10 @@ public struct IndexFile: RepoFile, Hashable {
 /// A lock file, so that maintenance does not delete what a running backup still needs.
 ///
 /// Implements Format/SPEC.md §Locks.
-public struct LockFile: RepoFile, Hashable {
+public struct LockFile: NamedByHash, Hashable {
     public static let fileType = FileType.lock
     public static let context = EnvelopeContext.lock
-    public typealias FileID = LockID
+    public typealias Tag = LockTag
 
     public var time: Date
     public var exclusive: Bool

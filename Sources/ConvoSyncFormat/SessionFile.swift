@@ -8,10 +8,10 @@ public typealias SessionID = ID<SessionTag>
 ///
 /// Implements Format/SPEC.md §Sessions. Stored encrypted under `sessions/`; a session becomes
 /// visible only when a ref points at it (§Refs), so a save stopped half-way shows nothing.
-public struct SessionFile: RepoFile, Hashable {
+public struct SessionFile: NamedByHash, Hashable {
     public static let fileType = FileType.session
     public static let context = EnvelopeContext.session
-    public typealias FileID = SessionID
+    public typealias Tag = SessionTag
     public static let currentVersion = FormatVersion.current
 
     public enum Agent: String, Codable, Hashable, Sendable, CaseIterable {

@@ -3,10 +3,10 @@ public import Foundation
 /// A snapshot: one backup of a set of paths, rooted at a tree blob.
 ///
 /// Implements Format/SPEC.md §Snapshots.
-public struct SnapshotFile: RepoFile, Hashable {
+public struct SnapshotFile: NamedByHash, Hashable {
     public static let fileType = FileType.snapshot
     public static let context = EnvelopeContext.snapshot
-    public typealias FileID = SnapshotID
+    public typealias Tag = SnapshotTag
     public static let currentVersion = FormatVersion.current
 
     public struct Summary: Codable, Hashable, Sendable {
