@@ -68,3 +68,15 @@ public struct MessagesVector: Codable, Sendable, CustomStringConvertible {
     public var result: String
     public var description: String { "tcId \(tcId): \(comment)" }
 }
+
+public struct RepoFileVector: Codable, Sendable, CustomStringConvertible {
+    public var tcId: Int
+    public var comment: String
+    public var key: String
+    public var context: String
+    public var type: String
+    public var stored: String
+    public var plaintext: String
+    public var result: String
+    public var description: String { "tcId \(tcId): \(comment)" }
+}

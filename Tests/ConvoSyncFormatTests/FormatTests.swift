@@ -8,7 +8,7 @@ import Testing
 /// them, with a spec version change). One test per vector, so one failure hides no other.
 @Suite("Format vectors")
 struct VectorTests {
-    @Test("the vector files hold as many vectors as they declare", arguments: ["envelope.json", "pack.json", "chunker.json", "keyfile.json", "messages.json"])
+    @Test("the vector files hold as many vectors as they declare", arguments: ["envelope.json", "pack.json", "chunker.json", "keyfile.json", "messages.json", "repofile.json"])
     func counts(_ name: String) throws {
         struct Opaque: Decodable, Sendable {}
         let file = try VectorFile<Opaque>.load(name)
@@ -78,6 +78,26 @@ struct VectorTests {
         if last { messages.append(buffer) }
         let whole = MessageSplitter.split(content)
         #expect(messages == whole.messages && finalNewline == whole.finalNewline && splitter.count == whole.messages.count)
+    }
+
+    /// Sealed by an independent implementation (Format/tools/repofile_vectors.py): each valid
+    /// file opens to the recorded JSON, which re-encodes to the same bytes.
+    @Test("repository file vectors open to the recorded JSON or fail (SPEC §7)", arguments: try VectorFile<RepoFileVector>.load("repofile.json").tests)
+    func repoFile(_ v: RepoFileVector) throws {
+        let key = SymmetricKey(data: try #require(Hex.decode(v.key)))
+        let stored = try #require(Hex.decode(v.stored))
+        func open() throws -> [UInt8] {
+            switch v.type {
+            case "config": try JSONCoding.encode(try ConfigFile(sealed: stored, using: key))
+            case "index": try JSONCoding.encode(try IndexFile(sealed: stored, using: key))
+            default: try JSONCoding.encode(try SnapshotFile(sealed: stored, using: key))
+            }
+        }
+        if v.result == "valid" {
+            #expect(try open() == Hex.decode(v.plaintext))
+        } else {
+            #expect(throws: FormatError.self) { _ = try open() }
+        }
     }
 
     @Test("key file vectors unlock to the recorded master key or fail", arguments: try VectorFile<KeyFileVector>.load("keyfile.json").tests)
