@@ -38,6 +38,8 @@ public enum CommitOutcome: Sendable, Equatable {
 public protocol CommitDestination: Sendable {
     /// Where the files go, for messages.
     var location: String { get }
+    /// Whether ``RefUpdate/lineage`` is used (it costs an index lookup per reused blob).
+    var keepsLineage: Bool { get }
     /// Adds one content-addressed file to the commit. A file of that name that exists already
     /// holds the same bytes: not an error.
     func write(_ handle: Handle, _ bytes: [UInt8]) async throws
@@ -50,6 +52,7 @@ public protocol CommitDestination: Sendable {
 public struct BackendDestination: CommitDestination {
     public let backend: any Backend
     public var location: String { backend.location }
+    public var keepsLineage: Bool { false }
 
     public init(_ backend: any Backend) { self.backend = backend }
 

@@ -13,8 +13,7 @@ public enum Wire {
     }
 
     public static func encode(_ value: some Encodable) -> [UInt8] {
-        // invariant: these types hold only strings, integers, booleans, data and arrays of them.
-        Array(try! encoder.encode(value))
+        Array(try! encoder.encode(value))  // invariant: wire types hold only strings, numbers, booleans, data and arrays of them
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, _ bytes: some Sequence<UInt8>) throws -> T {

@@ -17,6 +17,8 @@ public import Foundation
 public actor SessionAPIDestination: CommitDestination {
     public nonisolated let remote: RESTBackend
     public nonisolated var location: String { remote.location }
+    /// The server keeps a manifest per session, so a resume is one response.
+    public nonisolated var keepsLineage: Bool { true }
     /// The device's mirror of the repository, if it keeps one.
     public nonisolated let mirror: SessionMirror?
     private var pending: [(Handle, [UInt8])] = []

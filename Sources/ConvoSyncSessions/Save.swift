@@ -187,9 +187,10 @@ public struct SessionSaver {
 
         // What this session reuses: destinations that keep manifests (the session API) answer
         // a later resume of it in one response from these and its parent's.
-        let index = try await repository.masterIndex()
         var reused: Set<Handle> = []
+        let index = repository.destination.keepsLineage ? try await repository.masterIndex() : nil
         for blob in backup.reusedBlobs {
+            guard let index else { break }
             guard let location = index.location(of: blob) else { continue }
             reused.insert(Handle(.pack, id: location.pack))
             if let file = index.indexFile(of: location.pack) { reused.insert(Handle(.index, id: file)) }
