@@ -194,13 +194,7 @@ public actor Repository {
     /// repository's files, such as the offline outbox).
     public nonisolated func load<F: NamedByHash>(_ type: F.Type, id: ID<F.Tag>, from other: (any Backend)? = nil) async throws -> F {
         let handle = Handle(F.fileType, id: id)
-        let bytes: [UInt8]
-        if let other {
-            do { bytes = try await other.load(handle) } catch { throw ConvoSyncError.wrap(error, file: handle.relativePath) }
-            guard ObjectID.hash(bytes) == id.objectID else { throw ConvoSyncError(.corrupted, "\(handle.relativePath) in \(other.location) does not match its name") }
-        } else {
-            bytes = try await loadVerified(handle)
-        }
+        let bytes = try await loadVerified(handle, from: other ?? backend)
         do {
             return try F(sealed: bytes, using: key.encryption)
         } catch {
@@ -209,9 +203,9 @@ public actor Repository {
     }
 
     /// Loads a file whose name is the SHA-256 of its bytes, and checks that it is.
-    nonisolated func loadVerified(_ handle: Handle) async throws -> [UInt8] {
+    nonisolated func loadVerified(_ handle: Handle, from source: (any Backend)? = nil) async throws -> [UInt8] {
         let bytes: [UInt8]
-        do { bytes = try await backend.load(handle) } catch { throw ConvoSyncError.wrap(error, file: handle.relativePath) }
+        do { bytes = try await (source ?? backend).load(handle) } catch { throw ConvoSyncError.wrap(error, file: handle.relativePath) }
         guard ObjectID.hash(bytes).hex == handle.name else {
             throw ConvoSyncError(.corrupted, "\(handle.relativePath): contents do not match the name (SHA-256 mismatch; the file is damaged or truncated)")
         }

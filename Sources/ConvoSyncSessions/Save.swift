@@ -188,12 +188,13 @@ public struct SessionSaver {
         // What this session reuses: destinations that keep manifests (the session API) answer
         // a later resume of it in one response from these and its parent's.
         var reused: Set<Handle> = []
-        let index = repository.destination.keepsLineage ? try await repository.masterIndex() : nil
-        for blob in backup.reusedBlobs {
-            guard let index else { break }
-            guard let location = index.location(of: blob) else { continue }
-            reused.insert(Handle(.pack, id: location.pack))
-            if let file = index.indexFile(of: location.pack) { reused.insert(Handle(.index, id: file)) }
+        if repository.destination.keepsLineage {
+            let index = try await repository.masterIndex()
+            for blob in backup.reusedBlobs {
+                guard let location = index.location(of: blob) else { continue }
+                reused.insert(Handle(.pack, id: location.pack))
+                if let file = index.indexFile(of: location.pack) { reused.insert(Handle(.index, id: file)) }
+            }
         }
         let lineage = Lineage(parent: basisID, reused: reused.sorted { $0.manifestName < $1.manifestName })
 

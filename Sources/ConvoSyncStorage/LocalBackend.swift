@@ -73,9 +73,9 @@ public struct LocalBackend: Backend {
 
     public func load(_ handle: Handle, range: Range<Int>?) throws -> [UInt8] {
         let fd = open(url(handle).path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Self.posixError("open \(handle)") }
+        guard fd >= 0 else { throw StorageError.posix("open \(handle)") }
         defer { close(fd) }
-        guard let size = fileSize(fd: fd) else { throw Self.posixError("stat \(handle)") }
+        guard let size = fileSize(fd: fd) else { throw StorageError.posix("stat \(handle)") }
         let r = try checkRange(range, size: size, handle: handle)
         var out = [UInt8](repeating: 0, count: r.count)
         var done = 0
@@ -84,7 +84,7 @@ public struct LocalBackend: Backend {
                 let n = pread(fd, raw.baseAddress! + done, r.count - done, off_t(r.lowerBound + done))  // invariant: count > 0
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw Self.posixError("read \(handle)")
+                    throw StorageError.posix("read \(handle)")
                 }
                 if n == 0 { throw StorageError(.io, "\(handle) shrank while being read") }
                 done += n
@@ -94,7 +94,7 @@ public struct LocalBackend: Backend {
     }
 
     public func stat(_ handle: Handle) throws -> Int {
-        guard let size = fileSize(path: url(handle).path) else { throw Self.posixError("stat \(handle)") }
+        guard let size = fileSize(path: url(handle).path) else { throw StorageError.posix("stat \(handle)") }
         return size
     }
 
@@ -128,8 +128,8 @@ public struct LocalBackend: Backend {
     }
 
     public func remove(_ handle: Handle) throws {
-        guard unlink(url(handle).path) == 0 else { throw Self.posixError("remove \(handle)") }
-        Self.fsyncDirectory(url(handle).deletingLastPathComponent())
+        guard unlink(url(handle).path) == 0 else { throw StorageError.posix("remove \(handle)") }
+        AtomicFile.syncDirectory(of: url(handle).path)
     }
 
     /// Deletes temporary files left by interrupted writes.
@@ -144,7 +144,6 @@ public struct LocalBackend: Backend {
         }
     }
 
-    static func fsyncDirectory(_ dir: URL) { AtomicFile.syncDirectory(of: dir.appendingPathComponent("x").path) }
 
     /// `mkdir -p`: creates `dir` and any missing parents; errors name `place` (the directory
     /// the user chose) and say what to do.
@@ -156,11 +155,10 @@ public struct LocalBackend: Backend {
             path = (path as NSString).deletingLastPathComponent
         }
         for p in missing.reversed() where mkdir(p, 0o777) != 0 && errno != EEXIST {
-            throw posixError("create repository directories in \(place)")
+            throw StorageError.posix("create repository directories in \(place)")
         }
     }
 
-    static func posixError(_ what: String) -> StorageError { StorageError.posix(what) }
 }
 
 extension ID {

@@ -89,11 +89,12 @@ struct CLITests {
         try p.run()
         // Killed once its first pack is stored, so a part of the backup is on disk and the rest
         // is not; the signal (not an exit) shows it was still running.
-        // Watched from a thread of its own: on the cooperative pool, busy with other suites, a
-        // poll could come only after the backup had ended.
+        // Polled to a deadline from a thread of its own: on the cooperative pool, busy with
+        // other suites, a poll could come only after the backup had ended.
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             Thread {
-                while p.isRunning, (try? repositoryFiles(repo, under: "data").isEmpty) != false { usleep(2000) }
+                let deadline = Date().addingTimeInterval(60)
+                while p.isRunning, Date() < deadline, (try? repositoryFiles(repo, under: "data").isEmpty) != false { usleep(2000) }
                 kill(p.processIdentifier, SIGKILL)
                 done.resume()
             }.start()
