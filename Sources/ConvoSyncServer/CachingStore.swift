@@ -1,7 +1,7 @@
 public import Foundation
 public import NIOCore
 import ConvoSyncFormat
-import ConvoSyncStorage
+public import ConvoSyncStorage
 
 /// Recently read objects kept in memory in front of another ``ObjectStore``: a device that
 /// resumes usually reads the packs another device has just written, and with S3 a hit also
@@ -148,10 +148,10 @@ public final class CachingStore: ObjectStore, @unchecked Sendable {
         return try await inner.put(bytes, at: key, ifAbsent: false)
     }
 
-    public func stagingPath(for key: String) throws -> String { try inner.stagingPath(for: key) }
+    public func stage(for key: String) throws -> AtomicFile { try inner.stage(for: key) }
 
-    public func commit(staged: String, size: Int, sha256: String, to key: String) async throws -> Bool {
-        try await inner.commit(staged: staged, size: size, sha256: sha256, to: key)
+    public func commit(_ staged: AtomicFile, size: Int, sha256: String, to key: String) async throws -> Bool {
+        try await inner.commit(staged, size: size, sha256: sha256, to: key)
     }
 
     /// Evicts before the delete (no hit is served once it began) and after it (a read that

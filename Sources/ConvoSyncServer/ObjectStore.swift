@@ -1,11 +1,9 @@
 public import Foundation
 public import NIOCore
-import ConvoSyncStorage
+public import ConvoSyncStorage
 import ConvoSyncFormat
 #if canImport(Glibc)
 import Glibc
-import CoreFoundation  // owns `struct stat` once NIOSSL is in the build (MemberImportVisibility)
-import CDispatch
 import CoreFoundation  // owns `struct stat` once NIOSSL is in the build (MemberImportVisibility)
 import CDispatch
 #endif
@@ -42,11 +40,11 @@ public protocol ObjectStore: Sendable {
     /// Writes a small object. With `ifAbsent`, an existing object is kept and the answer is false.
     @discardableResult
     func put(_ bytes: [UInt8], at key: String, ifAbsent: Bool) async throws -> Bool
-    /// A new temporary file's path for an upload that will become `key`.
-    func stagingPath(for key: String) throws -> String
+    /// A new temporary file for an upload that will become `key`.
+    func stage(for key: String) throws -> AtomicFile
     /// Makes a fully written staged file the object `key`, write-once: false when `key` existed
     /// (the staged file is dropped). The staged file is gone afterwards in every case.
-    func commit(staged: String, size: Int, sha256: String, to key: String) async throws -> Bool
+    func commit(_ staged: AtomicFile, size: Int, sha256: String, to key: String) async throws -> Bool
     /// Deletes an object; `StoreError(.notFound)` when there is none.
     func delete(_ key: String) async throws
     /// Whether a repository was created under `prefix` (`alice/notes/`).
@@ -178,16 +176,19 @@ public struct DiskStore: ObjectStore {
         }
     }
 
-    public func stagingPath(for key: String) throws -> String {
-        let dir = (path(key) as NSString).deletingLastPathComponent
+    public func stage(for key: String) throws -> AtomicFile {
+        let target = path(key)
+        let dir = (target as NSString).deletingLastPathComponent
         if !FileManager.default.fileExists(atPath: dir) {
             try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
-        return dir + "/.tmp-\(UUID().uuidString)"
+        do { return try AtomicFile(path: target) } catch { throw StoreError(error) }
     }
 
-    public func commit(staged: String, size: Int, sha256: String, to key: String) async throws -> Bool {
-        do { return try AtomicFile.place(staged: staged, at: path(key)) } catch { throw StoreError(error) }
+    public func commit(_ staged: AtomicFile, size: Int, sha256: String, to key: String) async throws -> Bool {
+        precondition(staged.path == path(key), "a staged file is committed to the key it was staged for")
+        defer { staged.discard() }
+        do { return try staged.commit(.createNew) } catch { throw StoreError(error) }
     }
 
     public func delete(_ key: String) async throws {

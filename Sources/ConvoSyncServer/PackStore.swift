@@ -107,48 +107,31 @@ public struct RepositoryStore: Sendable {
     public final class Upload: @unchecked Sendable {
         let store: RepositoryStore
         let handle: Handle
-        let tempPath: String
-        let fd: Int32
+        let staged: AtomicFile
         let limit: Int
         var hasher = SHA256()
+        /// The first bytes, enough to check a ref version's contents without reading the file back.
+        var head: [UInt8] = []
         public private(set) var size = 0
-        var done = false
 
         init(store: RepositoryStore, handle: Handle, limit: Int) throws {
             self.store = store
             self.handle = handle
             self.limit = limit
-            tempPath = try store.objects.stagingPath(for: store.key(handle))
-            fd = open(tempPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw StoreError.errno("cannot create a temporary file") }
-        }
-
-        deinit {
-            if !done {
-                close(fd)
-                unlink(tempPath)
-            }
+            staged = try store.objects.stage(for: store.key(handle))
         }
 
         public func write(_ bytes: UnsafeRawBufferPointer) throws {
             size += bytes.count
             guard size <= limit else { throw StoreError(.tooLarge, "the body is larger than the \(limit)-byte limit") }
             hasher.update(bufferPointer: bytes)
-            var written = 0
-            while written < bytes.count {
-                let n = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)  // invariant: count > written >= 0
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw StoreError.errno("cannot write")
-                }
-                written += n
-            }
+            if head.count <= 64 { head += bytes.prefix(65 - head.count) }
+            do { try staged.write(bytes) } catch { throw StoreError(error) }
         }
 
         /// A ref version must hold a session file's name: 64 lowercase hex digits.
         public func checkRefContents() throws {
-            var bytes = [UInt8](repeating: 0, count: 64)
-            guard size == 64, pread(fd, &bytes, 64, 0) == 64, Handle.isValidName(String(decoding: bytes, as: UTF8.self)) else {
+            guard head.count == 64, Handle.isValidName(String(decoding: head, as: UTF8.self)) else {
                 throw StoreError(.badRequest, "a ref holds a session file's name: 64 hex digits")
             }
         }
@@ -160,9 +143,7 @@ public struct RepositoryStore: Sendable {
             if verifyHash && digest != handle.name {
                 throw StoreError(.badRequest, "the body's SHA-256 is \(digest), not the name \(handle.name)")
             }
-            close(fd)
-            done = true
-            guard try await store.objects.commit(staged: tempPath, size: size, sha256: digest, to: store.key(handle)) else {
+            guard try await store.objects.commit(staged, size: size, sha256: digest, to: store.key(handle)) else {
                 throw StoreError(.exists, "\(handle) exists already")
             }
         }

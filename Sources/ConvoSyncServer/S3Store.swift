@@ -1,6 +1,7 @@
 public import AsyncHTTPClient
 import Crypto
 import ConvoSyncFormat
+public import ConvoSyncStorage
 public import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
@@ -312,14 +313,17 @@ public struct S3Store: ObjectStore {
         return try await conditionalPut(key, hash: hash, ifAbsent: ifAbsent) { .bytes(buffer) }
     }
 
-    public func stagingPath(for key: String) throws -> String {
-        staging.path + "/.tmp-\(UUID().uuidString)"
+    /// Uploads are staged in the staging directory (`.tmp-…`, swept when old), then streamed to S3.
+    public func stage(for key: String) throws -> AtomicFile {
+        do { return try AtomicFile(path: staging.path + "/upload") } catch { throw StoreError(error) }
     }
 
-    public func commit(staged: String, size: Int, sha256: String, to key: String) async throws -> Bool {
-        defer { unlink(staged) }
+    public func commit(_ staged: AtomicFile, size: Int, sha256: String, to key: String) async throws -> Bool {
+        defer { staged.discard() }
+        do { try staged.flush() } catch { throw StoreError(error) }
+        let path = staged.temporaryPath
         return try await conditionalPut(key, hash: sha256, ifAbsent: true, timeout: .seconds(900)) {
-            .stream(try FileChunks(path: staged, size: size), length: .known(Int64(size)))
+            .stream(try FileChunks(path: path, size: size), length: .known(Int64(size)))
         }
     }
 

@@ -51,6 +51,18 @@ public final class AtomicFile {
         try Self.writeAll(fd, raw, path: path)
     }
 
+    /// Writes what is buffered to the temporary file, which stays open and unplaced: for a
+    /// caller that reads it back from ``temporaryPath`` (an upload streamed on to S3).
+    public func flush() throws(StorageError) { try drain() }
+
+    /// Drops the file now instead of when it is released: nothing is left behind.
+    public func discard() {
+        guard open else { return }
+        open = false
+        close(fd)
+        unlink(temporaryPath)
+    }
+
     private func drain() throws(StorageError) {
         guard !buffer.isEmpty else { return }
         defer { buffer.removeAll(keepingCapacity: true) }
@@ -123,26 +135,6 @@ public final class AtomicFile {
         let file = try AtomicFile(path: path, mode: mode)
         try file.write(bytes)
         return try file.commit(placement, mode: mode, mtime: mtime, durable: durable)
-    }
-
-    /// Puts a finished temporary file (written by another writer, such as an upload streamed to
-    /// a staging path beside `path`) in place the same way: fsync, `link(2)` (false when `path`
-    /// exists), fsync the directory. The staged file is removed either way.
-    @discardableResult
-    public static func place(staged: String, at path: String) throws(StorageError) -> Bool {
-        defer { unlink(staged) }
-        let fd = Glibc.open(staged, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw StorageError.posix("reopen the staged \(path)") }
-        let synced = fsync(fd) == 0
-        let syncError = errno
-        close(fd)
-        guard synced else { throw StorageError.posix("write \(path)", syncError) }
-        guard link(staged, path) == 0 else {
-            if errno == EEXIST { return false }
-            throw StorageError.posix("create \(path)")
-        }
-        syncDirectory(of: path)
-        return true
     }
 
     /// fsyncs the directory that holds `path`, so a new name in it survives a crash.

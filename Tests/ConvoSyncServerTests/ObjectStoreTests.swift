@@ -1,4 +1,5 @@
 import ConvoSyncFormat
+import ConvoSyncStorage
 import ConvoSyncServer
 import ConvoSyncTestSupport
 import Foundation
@@ -7,10 +8,10 @@ import Testing
 
 /// The contract of ``ObjectStore`` that the server relies on, run against every implementation.
 enum ObjectStoreContract {
-    static func stage(_ store: any ObjectStore, _ bytes: [UInt8], for key: String) throws -> String {
-        let path = try store.stagingPath(for: key)
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw TestFailure("cannot stage \(path)") }
-        return path
+    static func stage(_ store: any ObjectStore, _ bytes: [UInt8], for key: String) throws -> AtomicFile {
+        let file = try store.stage(for: key)
+        try file.write(bytes)
+        return file
     }
 
     static func readAll(_ store: any ObjectStore, _ key: String, _ range: Range<Int>) async throws -> [UInt8] {
@@ -30,12 +31,12 @@ enum ObjectStoreContract {
         let hash = ObjectID.hash(body).hex
         let key = prefix + "data/\(hash.prefix(2))/\(hash)"
         #expect(try await store.size(key) == nil)
-        #expect(try await store.commit(staged: try stage(store, body, for: key), size: body.count, sha256: hash, to: key))
+        #expect(try await store.commit(try stage(store, body, for: key), size: body.count, sha256: hash, to: key))
         // Write-once: a second commit of the same key is refused and leaves the first.
         let other = [UInt8](repeating: 1, count: 10)
         let staged = try stage(store, other, for: key)
-        #expect(try await store.commit(staged: staged, size: other.count, sha256: ObjectID.hash(other).hex, to: key) == false)
-        #expect(!FileManager.default.fileExists(atPath: staged), "a refused commit drops its staged file")
+        #expect(try await store.commit(staged, size: other.count, sha256: ObjectID.hash(other).hex, to: key) == false)
+        #expect(!FileManager.default.fileExists(atPath: staged.temporaryPath), "a refused commit drops its staged file")
         #expect(try await store.size(key) == body.count)
         #expect(try await readAll(store, key, 0..<body.count) == body)
         #expect(try await readAll(store, key, 1000..<1010) == Array(body[1000..<1010]))
@@ -95,7 +96,7 @@ struct ObjectStoreTests {
         for i in 0..<3 {
             let bytes = [UInt8](repeating: UInt8(i), count: 100_000)
             let key = "c/r/data/0\(i)/\(i)"
-            _ = try await cache.commit(staged: try ObjectStoreContract.stage(cache, bytes, for: key), size: bytes.count, sha256: "", to: key)
+            _ = try await cache.commit(try ObjectStoreContract.stage(cache, bytes, for: key), size: bytes.count, sha256: "", to: key)
             keys.append(key)
             #expect(try await cache.size(key) == bytes.count)
             #expect(try await ObjectStoreContract.readAll(cache, key, 0..<bytes.count) == bytes)
@@ -108,7 +109,7 @@ struct ObjectStoreTests {
         #expect(try await ObjectStoreContract.readAll(cache, keys[0], 0..<5) == [0, 0, 0, 0, 0])
         // A read that is not whole, or without a size just before, is not cached.
         let big = [UInt8](repeating: 9, count: 300_000)
-        _ = try await cache.commit(staged: try ObjectStoreContract.stage(cache, big, for: "c/r/big"), size: big.count, sha256: "", to: "c/r/big")
+        _ = try await cache.commit(try ObjectStoreContract.stage(cache, big, for: "c/r/big"), size: big.count, sha256: "", to: "c/r/big")
         _ = try await cache.size("c/r/big")
         _ = try await ObjectStoreContract.readAll(cache, "c/r/big", 0..<big.count)
         #expect(cache.cachedBytes <= 250_000)
@@ -117,7 +118,7 @@ struct ObjectStoreTests {
         let held = cache.cachedBytes
         let wrong = "c/r/data/ab/" + String(repeating: "ab", count: 32)
         let bytes = [UInt8](repeating: 7, count: 1000)
-        _ = try await cache.commit(staged: try ObjectStoreContract.stage(cache, bytes, for: wrong), size: bytes.count, sha256: "", to: wrong)
+        _ = try await cache.commit(try ObjectStoreContract.stage(cache, bytes, for: wrong), size: bytes.count, sha256: "", to: wrong)
         _ = try await cache.size(wrong)
         #expect(try await ObjectStoreContract.readAll(cache, wrong, 0..<bytes.count) == bytes)
         #expect(cache.cachedBytes == held, "the damaged object was not cached")
@@ -135,7 +136,7 @@ struct ObjectStoreTests {
         let body = (0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let hash = ObjectID.hash(body).hex
         let key = kind == "config" ? "u/r/config" : "u/r/data/\(hash.prefix(2))/\(hash)"
-        #expect(try await cache.commit(staged: try ObjectStoreContract.stage(cache, body, for: key), size: body.count, sha256: hash, to: key))
+        #expect(try await cache.commit(try ObjectStoreContract.stage(cache, body, for: key), size: body.count, sha256: hash, to: key))
 
         let size = try #require(try await cache.size(key))
         var deleted = false
@@ -152,7 +153,7 @@ struct ObjectStoreTests {
         #expect(try await cache.get(key) == nil, "GET after the delete: gone")
         #expect(cache.cachedBytes == 0)
         // The name can be written again, and then it is really on disk.
-        #expect(try await cache.commit(staged: try ObjectStoreContract.stage(cache, body, for: key), size: body.count, sha256: hash, to: key))
+        #expect(try await cache.commit(try ObjectStoreContract.stage(cache, body, for: key), size: body.count, sha256: hash, to: key))
         #expect(FileManager.default.fileExists(atPath: dir.path + "/repos/" + key))
     }
 }
