@@ -15,8 +15,6 @@ public struct ServerContext: RequestContext {
     public var principal: Principal?
     /// The repository the path names (`/<user>/<repo>/…` or `/api/v1/<user>/<repo>/…`).
     public var repository: RepositoryStore?
-    /// The path is under `/api/v1/`.
-    public var api = false
 
     public init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
 
@@ -26,10 +24,10 @@ public struct ServerContext: RequestContext {
         return principal
     }
 
-    /// The repository of a pack-API path (an `/api/v1/` path that reached a pack route is no
-    /// route of ours).
+    /// The repository the path names (routes are only reached through the gate, which sets it
+    /// for every path but the account API's).
     func packRepository() throws -> RepositoryStore {
-        guard let repository, !api else { throw StoreError(.notFound, "no such path") }
+        guard let repository else { throw StoreError(.notFound, "no such path") }
         return repository
     }
 }
@@ -90,11 +88,9 @@ struct GateMiddleware: RouterMiddleware {
         guard path.hasPrefix("/"), !path.contains("%"), !path.contains("//") else { throw StoreError(.badRequest, "malformed path") }
         var parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         var context = context
-        if parts.count >= 2 && parts[0] == "api" && parts[1] == "v1" {
-            context.api = true
-            parts.removeFirst(2)
-        }
-        let account = context.api && parts.first == "account"
+        let api = parts.count >= 2 && parts[0] == "api" && parts[1] == "v1"
+        if api { parts.removeFirst(2) }
+        let account = api && parts.first == "account"
         guard account || (parts.count >= 2 && UserStore.isValidName(parts[0]) && UserStore.isValidName(parts[1])) else {
             throw StoreError(.notFound, "no such path; repositories live at /USER/REPO/")
         }

@@ -209,6 +209,10 @@ struct RouterTests {
         },
         RouteCase(given: F.twoVersions, .post, "/api/v1/alice/r/sessions/nope", auth: .full, status: 404),
         RouteCase(given: F.twoVersions, .get, "/api/v1/bob/r/sessions", auth: .full, status: 403),
+        // A pack-API path under /api/v1/ is no route (the user is never "api", the repository never "v1").
+        RouteCase(given: F.twoVersions, .get, "/api/v1/alice/r/config", auth: .full, status: 404),
+        RouteCase(given: F.twoVersions, .get, "/api/v1/alice/r/keys/", auth: .full, status: 404),
+        RouteCase(given: F.twoVersions, .post, "/api/v1/alice/r", auth: .full, status: 404),
     ]
 
     /// Failed logins lock the account for a minute; others are unaffected.
