@@ -22,6 +22,8 @@ final class PackerManager {
     private struct OpenPack {
         var bytes: [UInt8] = []
         var frames: [PackHeader.Frame] = []
+        /// Encoded length of the header these frames need.
+        var headerLength = PackHeader.fixedLength
     }
 
     private var frames: [Bool: FrameBuilder] = [:]
@@ -49,10 +51,11 @@ final class PackerManager {
         blobsWritten += 1
     }
 
-    /// Hands every frame that has reached the frame size to a sealing task.
+    /// Hands every frame that has reached the frame size (or the blob count a header entry
+    /// may hold, SPEC §11) to a sealing task.
     func sealFullFrames() async throws {
         for meta in [false, true] {
-            if let f = frames[meta], f.rawLength >= frameSize { try await submit(meta) }
+            if let f = frames[meta], f.rawLength >= frameSize || f.blobs.count >= PackHeader.maxBlobsPerFrame { try await submit(meta) }
         }
     }
 
@@ -70,8 +73,13 @@ final class PackerManager {
     private func collectOldest() async throws {
         let (meta, task) = inFlight.removeFirst()
         let sealed = try await task.value
+        // A pack is closed by its stored bytes, or before its header would outgrow what readers
+        // accept (many tiny blobs compress to few bytes).
+        let entryLength = PackHeader.entryLength(of: sealed.entry)
+        if let p = packs[meta], p.headerLength + entryLength > PackHeader.maxEncodedLength { try await finishPack(meta) }
         packs[meta, default: OpenPack()].bytes.append(contentsOf: sealed.bytes)
         packs[meta, default: OpenPack()].frames.append(sealed.entry)
+        packs[meta, default: OpenPack()].headerLength += entryLength
         if let p = packs[meta], p.bytes.count >= packSize {
             try await finishPack(meta)
         }

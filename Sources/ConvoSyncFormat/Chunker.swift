@@ -22,9 +22,9 @@ public struct ChunkerParameters: Codable, Hashable, Sendable {
 
     public func validate() throws(FormatError) {
         guard minSize >= 64, averageSize > minSize, averageSize & (averageSize - 1) == 0,
-              maxSize > averageSize, maxSize <= 1 << 24, messageThreshold >= minSize
+              maxSize > averageSize, maxSize <= 1 << 24, messageThreshold >= minSize, messageThreshold <= 1 << 24
         else {
-            throw FormatError(.invalidParameter, "chunker parameters \(self) are invalid (need 64 <= min < avg (power of two) < max <= 16 MiB, threshold >= min)")
+            throw FormatError(.invalidParameter, "chunker parameters \(self) are invalid (need 64 <= min < avg (power of two) < max <= 16 MiB, min <= threshold <= 16 MiB)")
         }
     }
 }

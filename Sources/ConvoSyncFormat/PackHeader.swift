@@ -18,6 +18,17 @@ public struct PackHeader: Hashable, Sendable {
     public static let lengthFieldSize = 4
     /// Upper bound on a sealed header (a sanity check against garbage lengths).
     public static let maxHeaderLength = 16 << 20
+    /// Encoded bytes of the header's fixed part, of each frame entry, and of each blob entry.
+    public static let fixedLength = 9, frameEntryLength = 13, blobEntryLength = 37
+    /// Largest encoded header a writer may produce: sealed, it stays within ``maxHeaderLength``.
+    public static let maxEncodedLength = maxHeaderLength - Envelope.overhead
+    /// Blobs a writer puts in one frame at most, so that one frame's entries (3.7 MB) always
+    /// fit in a header beside others; frames of tiny blobs are sealed before `frameSize`.
+    public static let maxBlobsPerFrame = 100_000
+
+    /// Encoded bytes of `frame`'s entry in a header.
+    public static func entryLength(of frame: Frame) -> Int { frameEntryLength + blobEntryLength * frame.blobs.count }
+
     /// Upper bound on a frame's raw length that readers accept (SPEC §11): writers seal a
     /// frame at `frameSize` ≤ 64 MiB plus one blob, far below; a larger claim is damage.
     public static let maxFrameRawLength = 1 << 30

@@ -171,6 +171,24 @@ struct RepositoryTests {
         #expect(skipped.count == 1 && skipped.first?.contains("snapshots/\(snap.handle.name)") == true, "\(skipped)")
     }
 
+    @Test("a conversation of 600,000 tiny messages gets packs whose headers every reader accepts (SPEC §11)")
+    func tinyMessages() async throws {
+        let backend = MemoryBackend()
+        let repo = try await makeRepository(backend)
+        // Numbers compress to about a byte each: closed by stored bytes alone, one pack would
+        // hold them all and need a 22 MB header.
+        let session = Array((0..<600_000).map { "\($0)\n" }.joined().utf8)
+        let (restored, _) = try await roundTrip(repo, files: ["tiny.jsonl": session])
+        #expect(restored["tiny.jsonl"] == session)
+        let packs = try await backend.list(.pack)
+        try #require(packs.count >= 2)
+        for pack in packs {
+            let bytes = try await backend.load(pack.handle)
+            let header = try PackHeader(pack: bytes, using: repo.key.encryption)
+            #expect(header.frames.allSatisfy { $0.blobs.count <= PackHeader.maxBlobsPerFrame })
+        }
+    }
+
     @Test("identical content in two files and two backups is stored once")
     func dedup() async throws {
         let repo = try await makeRepository()
@@ -184,10 +202,13 @@ struct RepositoryTests {
 
 @Suite("Repository init")
 struct RepositoryInitTests {
-    @Test("invalid chunker parameters are refused before anything is written")
-    func badChunker() async throws {
+    @Test("invalid chunker parameters are refused before anything is written", arguments: [
+        ChunkerParameters(minSize: 4096, averageSize: 3000, maxSize: 8192, messageThreshold: 4096),
+        // A message blob longer than 16 MiB could outgrow a header entry's u32 (SPEC §9).
+        ChunkerParameters(minSize: 2048, averageSize: 8192, maxSize: 65536, messageThreshold: (1 << 24) + 1),
+    ])
+    func badChunker(_ bad: ChunkerParameters) async throws {
         let backend = MemoryBackend()
-        let bad = ChunkerParameters(minSize: 4096, averageSize: 3000, maxSize: 8192, messageThreshold: 4096)
         await #expect(throws: ConvoSyncError.self) {
             _ = try await Repository.initialize(backend: backend, password: "x", kdf: .insecureTesting, chunker: bad)
         }
