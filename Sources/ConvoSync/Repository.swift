@@ -258,7 +258,8 @@ public actor Repository {
         return file
     }
 
-    private func skip(_ message: String) {
+    /// Sets a damaged file aside: remembered in ``skipped`` and told to `onSkip` once.
+    public func skip(_ message: String) {
         guard !skipped.contains(message) else { return }
         skipped.append(message)
         onSkip?(message)

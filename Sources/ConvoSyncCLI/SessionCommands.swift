@@ -219,7 +219,8 @@ struct Sessions: AsyncParsableCommand {
         abstract: "List saved sessions (the newest of each conversation and fork).",
         discussion: """
             By default only sessions of the project in the current directory (matched by its git
-            remote) are listed; --all lists every project's.
+            remote) are listed; --all lists every project's. A damaged ref version is set aside
+            with a warning on stderr that names it; the other sessions are listed.
 
             EXAMPLES:
               convosync sessions

@@ -26,12 +26,19 @@ public enum Refs {
 }
 
 public enum SessionCatalog {
-    /// Every ref's current session, newest first.
+    /// Every ref's current session, newest first. A head that is damaged (its ref version does
+    /// not name a readable session of its conversation) is set aside and named through
+    /// ``Repository/skip(_:)``, so it does not hide the other conversations (SPEC open
+    /// question 21); asked for directly, through ``session(at:in:)``, it is an error.
     public static func heads(_ repository: Repository) async throws -> [SessionHead] {
         let heads: [String: RefHead]
         do { heads = try await repository.backend.refHeads() } catch { throw ConvoSyncError.wrap(error, file: "refs") }
         var out: [SessionHead] = []
-        for head in heads.values { out.append(try await session(at: head, in: repository)) }
+        for head in heads.values {
+            do { out.append(try await session(at: head, in: repository)) } catch let error as ConvoSyncError where error.code == .corrupted {
+                await repository.skip(error.message)
+            }
+        }
         return out.sorted { a, b in a.session.time != b.session.time ? a.session.time > b.session.time : a.id.hex < b.id.hex }
     }
 
@@ -71,10 +78,17 @@ public enum SessionCatalog {
         do { return try await repository.backend.refHead(ref) } catch { throw ConvoSyncError.wrap(error, file: "refs/\(ref)") }
     }
 
-    /// The head (main or fork ref) that points at session `id`, if it is a head.
+    /// The head (main or fork ref) that points at session `id`, if it is a head: its
+    /// conversation's ref, the fork ref named after it, or a fork ref it continued (found among
+    /// all heads, which is one listing of `refs/`).
     public static func head(of id: SessionID, _ session: SessionFile, in repository: Repository) async throws -> RefHead? {
         for ref in [session.ref, Refs.fork(of: session.ref, session: id, key: repository.key)] {
             if let head = try await head(ref, in: repository), head.target == id.hex { return head }
+        }
+        let heads: [String: RefHead]
+        do { heads = try await repository.backend.refHeads() } catch { throw ConvoSyncError.wrap(error, file: "refs") }
+        for head in heads.values.sorted(by: { $0.ref < $1.ref }) where head.target == id.hex {
+            if try await belongs(head, id: id, session: session, in: repository) { return head }
         }
         return nil
     }

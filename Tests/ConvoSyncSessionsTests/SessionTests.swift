@@ -183,6 +183,28 @@ struct SessionTests {
         #expect(third.ref == next.ref && third.version == 3 && third.fork == nil)
     }
 
+    /// OQ 21 (SPEC): a session that continued a fork is found as that fork's head when resumed
+    /// by its ID, so the next save advances the fork instead of forking again.
+    @Test("resuming by ID a session that continued a fork, then saving, advances that fork")
+    func resumeForkContinuation() async throws {
+        let (d, aPath, _, forked) = try await Self.fork()
+        try d.append(lines: 320..<330, to: aPath, on: d.a)
+        let next = try await d.save(d.a, "A again")
+        #expect(next.ref == forked.fork?.forkRef && next.version == 2)
+
+        let third = d.temp.path + "/third"
+        try TwoDevices.sh(["git", "clone", "--quiet", d.remote, third], in: d.temp.path)
+        var c = d.b
+        c.checkout = third
+        c.home = d.temp.path + "/home-third"
+        c.environment["HOME"] = c.home
+        let resumed = try await d.resume(c, session: String(next.session.prefix(12)))
+        try d.append(lines: 330..<340, to: resumed.transcript, on: c)
+        let fromC = try await d.save(c, "C continues the fork")
+        #expect(fromC.fork == nil)
+        #expect(fromC.ref == next.ref && fromC.version == 3)
+    }
+
     /// A saves 300 messages, B resumes; both continue from message 300 differently (A to 320,
     /// B to 330), B saves first, then A, whose save becomes a fork.
     static func fork() async throws -> (TwoDevices, aPath: String, fromB: SaveResult, fromA: SaveResult) {
@@ -365,11 +387,39 @@ struct SessionTests {
         }
         try await d.repository.backend.remove(refFile)
         try await d.repository.backend.save(refFile, data: Array(target.utf8))
+        #expect(try await SessionCatalog.heads(d.repository).isEmpty)
+        let version = try RefVersion(fileName: refFile.name)
+        let head = RefHead(ref: version.ref, version: version.version, target: target)
         await #expect {
-            _ = try await SessionCatalog.heads(d.repository)
+            _ = try await SessionCatalog.session(at: head, in: d.repository)
         } throws: { error in
             let e = error as? ConvoSyncError
             return e?.code == .corrupted && e?.message.hasPrefix(refFile.relativePath) == true
         }
+        #expect(await d.repository.skipped.contains { $0.hasPrefix(refFile.relativePath) }, "the listing set it aside and named it")
+    }
+
+    /// OQ 21 (SPEC): a listing sets a damaged head aside and names it, and still lists the others.
+    @Test("one damaged head does not hide the other conversations from sessions and resume")
+    func damagedHeadSetAside() async throws {
+        let d = try await TwoDevices()
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<20, subagents: false)
+        let saved = try await d.save(d.a, "one")
+        let refFile = try #require(try await d.repository.backend.list(.ref).first).handle
+        // A second, healthy conversation: the same session saved under another conversation ref.
+        var other = try await d.repository.load(SessionFile.self, id: try SessionID(hex: saved.session))
+        other.ref = String(repeating: "0", count: 64)
+        other.time = other.time.addingTimeInterval(-60)
+        let otherID = try await d.repository.save(other)
+        try await d.repository.backend.save(Handle.ref(other.ref, version: 1), data: Array(otherID.hex.utf8))
+        // The first conversation's only ref version now names a session that does not exist.
+        try await d.repository.backend.remove(refFile)
+        try await d.repository.backend.save(refFile, data: Array(String(repeating: "ab", count: 32).utf8))
+
+        let heads = try await SessionCatalog.heads(d.repository)
+        #expect(heads.map(\.id) == [otherID])
+        #expect(await d.repository.skipped.count == 1)
+        let resumed = try await d.resume(d.b)
+        #expect(resumed.session == otherID.hex)
     }
 }
