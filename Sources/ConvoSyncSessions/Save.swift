@@ -171,20 +171,6 @@ public struct SessionSaver {
         backupOptions.compression = options.compression
         let backup = try await Backup(repository: repository, options: backupOptions).run()
 
-        let start = basis.map { b in staged.hasPrefix(b.conversation) ? b.conversation.messageCount : 0 } ?? 0
-        let launch = Self.relative(agentSession.cwd, to: root) ?? ""
-        let record = SessionFile(
-            time: Date(), host: options.host, username: Identity.username, message: options.message, ref: ref,
-            parent: basisID.flatMap { try? SessionID(hex: $0) },
-            code: .init(remote: remoteURL.map(RemoteURL.stripCredentials), repository: remoteURL.map(RemoteURL.normalize),
-                        branch: branch, commit: commit, dirty: !status.isEmpty && (options.wip || !options.commit), wip: options.wip),
-            conversation: .init(
-                agent: agentSession.agent, agentVersion: agentSession.agentVersion, sessionID: agentSession.id,
-                transcript: agentSession.relativePath, snapshot: backup.snapshotID, messageCount: staged.messages,
-                size: staged.bytes.count, sha256: staged.sha256, root: canonicalRoot, added: [min(start, staged.messages), staged.messages]),
-            terminal: .init(cwd: launch, shell: options.environment["SHELL"], environment: Self.recordedEnvironment(options.environment)))
-        let (sessionID, sessionBytes) = try await repository.store(record, compression: options.compression)
-
         // What this session reuses: destinations that keep manifests (the session API) answer
         // a later resume of it in one response from these and its parent's.
         var reused: Set<Handle> = []
@@ -196,26 +182,69 @@ public struct SessionSaver {
                 if let file = index.indexFile(of: location.pack) { reused.insert(Handle(.index, id: file)) }
             }
         }
-        let lineage = Lineage(parent: basisID, reused: reused.sorted { $0.manifestName < $1.manifestName })
+        let reusedFiles = reused.sorted { $0.manifestName < $1.manifestName }
+
+        // The session record names its parent: the session the ref moves from. `added` starts
+        // after the parent's messages when the parent is a prefix of this transcript; a last
+        // message the parent held without its newline was completed since, so it counts as new.
+        let prefix = { (s: SessionFile?) in s.map { staged.hasPrefix($0.conversation) } ?? false }
+        let launch = Self.relative(agentSession.cwd, to: root) ?? ""
+        func record(parent id: String?, _ parent: SessionFile?) -> SessionFile {
+            var start = 0
+            if let parent, staged.hasPrefix(parent.conversation) {
+                let partial = parent.conversation.size > 0 && staged.bytes[parent.conversation.size - 1] != UInt8(ascii: "\n")
+                start = parent.conversation.messageCount - (partial ? 1 : 0)
+            }
+            return SessionFile(
+                time: Date(), host: options.host, username: Identity.username, message: options.message, ref: ref,
+                parent: id.flatMap { try? SessionID(hex: $0) },
+                code: .init(remote: remoteURL.map(RemoteURL.stripCredentials), repository: remoteURL.map(RemoteURL.normalize),
+                            branch: branch, commit: commit, dirty: !status.isEmpty && (options.wip || !options.commit), wip: options.wip),
+                conversation: .init(
+                    agent: agentSession.agent, agentVersion: agentSession.agentVersion, sessionID: agentSession.id,
+                    transcript: agentSession.relativePath, snapshot: backup.snapshotID, messageCount: staged.messages,
+                    size: staged.bytes.count, sha256: staged.sha256, root: canonicalRoot, added: [min(start, staged.messages), staged.messages]),
+                terminal: .init(cwd: launch, shell: options.environment["SHELL"], environment: Self.recordedEnvironment(options.environment)))
+        }
 
         // The commit point: move the ref from the version this device knows, or past a head
-        // whose transcript is a prefix of this one (nothing of it is lost).
-        let prefix = { (s: SessionFile?) in s.map { staged.hasPrefix($0.conversation) } ?? false }
-        var update = RefUpdate(ref: line, expected: known?.version ?? 0, target: sessionID.hex, lineage: lineage)
-        if case .advance(let from) = LineDecision.decide(known: update.expected, head: head, headIsPrefix: prefix(headSession)) { update.expected = from }
+        // whose transcript is a prefix of this one (nothing of it is lost), which then becomes
+        // the parent.
+        var update = RefUpdate(ref: line, expected: known?.version ?? 0, target: "")
+        var parentID = basisID
+        var parent = basis
+        if case .advance(let from) = LineDecision.decide(known: update.expected, head: head, headIsPrefix: prefix(headSession)) {
+            if from != update.expected, let head { (parentID, parent) = (head.target, headSession) }
+            update.expected = from
+        }
+        var sessionRecord = record(parent: parentID, parent)
+        var stored = try await repository.store(sessionRecord, compression: options.compression)
+        update.target = stored.id.hex
+        update.lineage = Lineage(parent: parentID, reused: reusedFiles)
         var result = SaveResult(
-            session: sessionID.hex, ref: line, version: update.expected + 1, commit: commit, branch: branch, committed: committed,
+            session: stored.id.hex, ref: line, version: update.expected + 1, commit: commit, branch: branch, committed: committed,
             pushed: pushed, wip: options.wip, agent: agentSession.agent, agentSession: agentSession.id,
-            messages: staged.messages, added: record.conversation.added, transcriptBytes: staged.bytes.count,
-            bytesAdded: backup.bytesAdded + sessionBytes.count + sessionID.hex.utf8.count, fork: nil)
+            messages: staged.messages, added: sessionRecord.conversation.added, transcriptBytes: staged.bytes.count,
+            bytesAdded: backup.bytesAdded + stored.bytes.count + stored.id.hex.utf8.count, fork: nil)
         var outcome = try await repository.commit(update)
         if case .conflict(let winner) = outcome {
             // The head moved on. If it moved to a prefix of this transcript (e.g. this device's
-            // own save from a copy of its state), continue the line from it, once.
+            // own save from a copy of its state), continue the line from it, once, with it as
+            // the parent (a new session record).
             var current = winner
             if current == nil { current = try await refHead(line) }
             var currentSession = try await session(current)
             if case .advance(let from) = LineDecision.afterConflict(current: current, currentIsPrefix: prefix(currentSession)) {
+                if let winner = current, winner.target != parentID {
+                    (parentID, parent) = (winner.target, currentSession)
+                    sessionRecord = record(parent: parentID, parent)
+                    stored = try await repository.store(sessionRecord, compression: options.compression)
+                    update.target = stored.id.hex
+                    update.lineage = Lineage(parent: parentID, reused: reusedFiles)
+                    result.session = stored.id.hex
+                    result.added = sessionRecord.conversation.added
+                    result.bytesAdded += stored.bytes.count
+                }
                 update.expected = from
                 outcome = try await repository.commit(update)
                 if case .conflict(let again) = outcome {
@@ -226,8 +255,9 @@ public struct SessionSaver {
             }
             if case .conflict = outcome {
                 // Another device moved on. Keep this save under its own fork ref; overwrite nothing.
+                let sessionID = stored.id
                 let fork = Refs.fork(of: ref, session: sessionID, key: repository.key)
-                guard case .applied(let forkHead) = try await repository.commit(RefUpdate(ref: fork, expected: 0, target: sessionID.hex, lineage: lineage)) else {
+                guard case .applied(let forkHead) = try await repository.commit(RefUpdate(ref: fork, expected: 0, target: sessionID.hex, lineage: update.lineage)) else {
                     throw ConvoSyncError(.conflict, "fork ref \(fork.prefix(12)) of session \(sessionID.short) exists with other contents")
                 }
                 state.refs[fork] = forkHead

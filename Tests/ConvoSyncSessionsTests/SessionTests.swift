@@ -77,6 +77,46 @@ struct SessionTests {
         #expect(try d.read(transcript) == (try TwoDevices.corpus(TwoDevices.claudeFile, lines: 0..<900, originalRoot: TwoDevices.claudeRoot, root: d.a.checkout)))
     }
 
+    /// OQ 23 (SPEC): a save that fast-forwards past a head it did not know takes that head as
+    /// its parent, and counts only the messages after it as added.
+    @Test("a fast-forward past an unrecorded head makes that head the parent")
+    func fastForwardParent() async throws {
+        let d = try await TwoDevices()
+        let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<100, subagents: false)
+        _ = try await d.save(d.a, "first")
+        // The device state as it was after the first save, as if the second save's record were lost.
+        let stateDirectory = DeviceState.directory(environment: d.a.environment)
+        let copy = d.temp.path + "/state-after-first"
+        try FileManager.default.copyItem(atPath: stateDirectory, toPath: copy)
+        try d.append(lines: 100..<110, to: transcript, on: d.a)
+        let second = try await d.save(d.a, "second")
+        try FileManager.default.removeItem(atPath: stateDirectory)
+        try FileManager.default.moveItem(atPath: copy, toPath: stateDirectory)
+
+        try d.append(lines: 110..<120, to: transcript, on: d.a)
+        let third = try await d.save(d.a, "third")
+        #expect(third.fork == nil && third.version == second.version + 1)
+        #expect(third.added == [110, 120])
+        let record = try await d.repository.load(SessionFile.self, id: try SessionID(hex: third.session))
+        #expect(record.parent?.hex == second.session)
+    }
+
+    /// OQ 23 (SPEC): a transcript saved while its last line was still being written; that line,
+    /// completed later, is one of the next save's added messages.
+    @Test("a last line saved without its newline and completed later counts as added")
+    func completedLastLine() async throws {
+        let d = try await TwoDevices()
+        let transcript = try d.placeClaudeSession(on: d.a, lines: 0..<100, subagents: false)
+        let line = try TwoDevices.corpus(TwoDevices.claudeFile, lines: 100..<101, originalRoot: TwoDevices.claudeRoot, root: d.a.checkout)
+        try d.append(raw: Array(line.prefix(line.count / 2)), to: transcript)
+        let first = try await d.save(d.a, "mid-line")
+        #expect(first.messages == 101)
+        try d.append(raw: Array(line.dropFirst(line.count / 2)), to: transcript)
+        try d.append(lines: 101..<105, to: transcript, on: d.a)
+        let second = try await d.save(d.a, "completed")
+        #expect(second.added == [100, 105])
+    }
+
     @Test("+50 messages on the generated 800-message session: save adds ≤ 1.10 × gzip -9 of the new lines + 4 KiB")
     func incrementalSizeTarget() async throws {
         let d = try await TwoDevices()
