@@ -8,22 +8,12 @@ Inputs come from ../shared/corpus (generator seed 1, the real recorded sessions,
 40-session bulk corpus exactly as ../shared/corpus/README.md builds it). Prints one Markdown table.
 """
 import argparse, gzip, os, resource, shutil, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import BIN, GEN, PW, SHARED, du  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared", "corpus")
-GEN = os.path.join(SHARED, "gen_session.py")
-BIN = os.path.join(ROOT, ".build", "release", "convosync")
-PW = "benchmark-password"
 ENV = dict(os.environ, CONVOSYNC_PASSWORD=PW, RESTIC_PASSWORD=PW, BORG_PASSPHRASE=PW,
            BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes", BORG_RELOCATED_REPO_ACCESS_IS_OK="yes")
 rows = []
-
-def du(path):
-    total = 0
-    for d, _, files in os.walk(path):
-        for f in files:
-            total += os.path.getsize(os.path.join(d, f))
-    return total
 
 def run(cmd, **kw):
     """Runs a command; returns (wall seconds, peak RSS MB of the child)."""

@@ -25,12 +25,9 @@ convosync commands cost without git (the push and fetch go to a bare repository 
 Prints one Markdown table; times are medians of wall time, process start to exit.
 """
 import argparse, gzip, json, os, shutil, statistics, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import BIN, GEN, PW, du  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared", "corpus")
-GEN = os.path.join(SHARED, "gen_session.py")
-BIN = os.path.join(ROOT, ".build", "release", "convosync")
-PW = "benchmark-password"
 GIT = shutil.which("git") or "/usr/bin/git"
 rows = []
 
@@ -43,13 +40,6 @@ printf '%%s %%s %%s\\n' "$s" "$e" "$1" >> "$GIT_SHIM_LOG"
 exit $rc
 """
 
-
-def du(path):
-    total = 0
-    for d, _, files in os.walk(path):
-        for f in files:
-            total += os.path.getsize(os.path.join(d, f))
-    return total
 
 
 def folder(path):

@@ -115,9 +115,9 @@ public enum Outbox {
         var state = try DeviceState.load(repositoryID: repository.config.id, directory: stateDirectory)
         var byRef: [String: [(Int, String)]] = [:]
         for info in try outbox.list(.ref) {
-            guard let ref = info.handle.ref, let version = info.handle.refVersion else { continue }
+            guard let name = info.handle.refVersionName else { continue }
             let target = String(decoding: try outbox.load(info.handle, range: nil), as: UTF8.self)
-            byRef[ref, default: []].append((version, target))
+            byRef[name.ref, default: []].append((name.version, target))
         }
         for (ref, versions) in byRef {
             var line = ref

@@ -51,7 +51,7 @@ extension Backend {
         guard let target = String(validating: bytes, as: UTF8.self), Handle.isValidName(target) else {
             throw StorageError(.io, "\(handle) does not hold a file name")
         }
-        guard let ref = handle.ref, let version = handle.refVersion else { throw StorageError(.invalidName, "\(handle) is not a ref version") }
-        return RefHead(ref: ref, version: version, target: target)
+        guard let name = handle.refVersionName else { throw StorageError(.invalidName, "\(handle) is not a ref version") }
+        return RefHead(ref: name.ref, version: name.version, target: target)
     }
 }

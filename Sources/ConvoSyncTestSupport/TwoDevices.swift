@@ -56,6 +56,18 @@ public final class TwoDevices: @unchecked Sendable {
 
     deinit { temp.cleanup() }
 
+    /// A third device: a fresh clone of the remote at `third`, with its own HOME, otherwise
+    /// like B (B's git identity and environment).
+    public func thirdDevice() throws -> Device {
+        var c = b
+        c.name = "third"
+        c.checkout = temp.path + "/third"
+        try Self.sh(["git", "clone", "--quiet", remote, c.checkout], in: temp.path)
+        c.home = temp.path + "/home-third"
+        c.environment["HOME"] = c.home
+        return c
+    }
+
     static func device(_ name: String, root: String, checkout: String) throws -> Device {
         let home = root + "/home-\(name)"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)

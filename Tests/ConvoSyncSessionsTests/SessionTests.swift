@@ -182,13 +182,8 @@ struct SessionTests {
         #expect(Set(heads.map(\.id.hex)) == [fromA.session, fromB.session])
         #expect(heads.first { $0.id.hex == fromA.session }?.isFork == true)
 
-        // Each head resumes to its own messages on a third checkout (a fresh clone on B's HOME).
-        let third = d.temp.path + "/third"
-        try TwoDevices.sh(["git", "clone", "--quiet", d.remote, third], in: d.temp.path)
-        var c = d.b
-        c.checkout = third
-        c.home = d.temp.path + "/home-third"
-        c.environment["HOME"] = c.home
+        // Each head resumes to its own messages on a third device (a fresh clone, its own HOME).
+        let c = try d.thirdDevice()
         for (session, lines) in [(fromA.session, [0..<320]), (fromB.session, [0..<300, 400..<430])] {
             try? FileManager.default.removeItem(atPath: c.home)
             var options = ResumeOptions(directory: c.checkout, environment: c.environment)
@@ -196,7 +191,7 @@ struct SessionTests {
             options.force = true
             let r = try await SessionResumer(repository: d.repository, options: options).run()
             var expected: [UInt8] = []
-            for range in lines { expected += try TwoDevices.corpus(TwoDevices.claudeFile, lines: range, originalRoot: TwoDevices.claudeRoot, root: third) }
+            for range in lines { expected += try TwoDevices.corpus(TwoDevices.claudeFile, lines: range, originalRoot: TwoDevices.claudeRoot, root: c.checkout) }
             #expect(try d.read(r.transcript) == expected)
         }
 
@@ -232,12 +227,7 @@ struct SessionTests {
         let next = try await d.save(d.a, "A again")
         #expect(next.ref == forked.fork?.forkRef && next.version == 2)
 
-        let third = d.temp.path + "/third"
-        try TwoDevices.sh(["git", "clone", "--quiet", d.remote, third], in: d.temp.path)
-        var c = d.b
-        c.checkout = third
-        c.home = d.temp.path + "/home-third"
-        c.environment["HOME"] = c.home
+        let c = try d.thirdDevice()
         let resumed = try await d.resume(c, session: String(next.session.prefix(12)))
         try d.append(lines: 330..<340, to: resumed.transcript, on: c)
         let fromC = try await d.save(c, "C continues the fork")
