@@ -205,11 +205,7 @@ struct SessionTests {
     /// for; they were taken for damaged, and every listing, resume and save failed.
     @Test("a fork ref moved past its first version is a head like any other")
     func forkMovedOn() async throws {
-        let (d, aPath, _, forked) = try await Self.fork()
-        try d.append(lines: 320..<330, to: aPath, on: d.a)
-        let next = try await d.save(d.a, "A again")
-        #expect(next.ref == forked.fork?.forkRef && next.version == 2)
-
+        let (d, aPath, next) = try await Self.forkMovedOnce()
         let heads = try await SessionCatalog.heads(d.repository)
         let forkHead = try #require(heads.first { $0.head.ref == next.ref })
         #expect(forkHead.id.hex == next.session && forkHead.isFork)
@@ -222,17 +218,22 @@ struct SessionTests {
     /// by its ID, so the next save advances the fork instead of forking again.
     @Test("resuming by ID a session that continued a fork, then saving, advances that fork")
     func resumeForkContinuation() async throws {
-        let (d, aPath, _, forked) = try await Self.fork()
-        try d.append(lines: 320..<330, to: aPath, on: d.a)
-        let next = try await d.save(d.a, "A again")
-        #expect(next.ref == forked.fork?.forkRef && next.version == 2)
-
+        let (d, _, next) = try await Self.forkMovedOnce()
         let c = try d.thirdDevice()
         let resumed = try await d.resume(c, session: String(next.session.prefix(12)))
         try d.append(lines: 330..<340, to: resumed.transcript, on: c)
         let fromC = try await d.save(c, "C continues the fork")
         #expect(fromC.fork == nil)
         #expect(fromC.ref == next.ref && fromC.version == 3)
+    }
+
+    /// ``fork()``, then A saves 10 more messages, which moves its fork ref to version 2.
+    static func forkMovedOnce() async throws -> (TwoDevices, aPath: String, next: SaveResult) {
+        let (d, aPath, _, forked) = try await Self.fork()
+        try d.append(lines: 320..<330, to: aPath, on: d.a)
+        let next = try await d.save(d.a, "A again")
+        try #require(next.ref == forked.fork?.forkRef && next.version == 2)
+        return (d, aPath, next)
     }
 
     /// A saves 300 messages, B resumes; both continue from message 300 differently (A to 320,
