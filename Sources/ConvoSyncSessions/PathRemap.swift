@@ -1,66 +1,99 @@
 import Foundation
 
-/// Rewrites one repository root to another inside transcript bytes.
+/// Rewrites roots (a checkout's root, an agent's own folders) inside transcript bytes, without
+/// parsing them. Implements Format/SPEC.md §22 (Path remapping), where every rule is written
+/// down and `Format/vectors/remap.json` pins it.
 ///
-/// A JSONL transcript names files by absolute path (`cwd`, tool inputs, tool results). Each
-/// occurrence of `from` that ends at a path boundary (the next byte is not a letter, digit,
-/// `.`, `_` or `-`) and does not continue a longer path (the byte before is none of those
-/// nor `/`) becomes `to`, so `/home/a/proj` maps and `/home/a/proj2` or `/x/home/a/proj` do not. The
-/// root is matched as it appears inside a JSON string (with `/` and `"` escaped as JSON
-/// writers may escape them), and everything else is left byte for byte.
+/// A JSONL transcript names files by absolute path (`cwd`, tool inputs, tool results, `file://`
+/// URIs). An occurrence of a rule's `from` is rewritten when it starts a path (the byte before
+/// it is no path byte, or it follows a JSON escape such as `\n`) and ends one (the next byte is
+/// no path byte, or a `.` that ends a sentence), so `/home/a/proj` maps and `/home/a/proj2`,
+/// `/home/a/proj.old` and `/x/home/a/proj` do not. Every root is also matched as JSON writers
+/// may escape it (`\/`, `\"`, `\\`) and inside `file://` URIs (percent-encoded). One pass, left
+/// to right, the longest pattern first at each place: replaced text is never scanned again.
 public struct PathRemap: Sendable {
-    public let from: String
-    public let to: String
-    private let patterns: [([UInt8], [UInt8])]
-
-    public init(from: String, to: String) {
-        self.from = from
-        self.to = to
-        // Transcripts are JSON lines, so every occurrence lies inside a JSON string: the
-        // replacement is always written JSON-escaped.
-        let escapedFrom = Self.jsonEscaped(from)
-        let escapedTo = Self.jsonEscaped(to)
-        var pairs = [(Array(from.utf8), Array(escapedTo.utf8))]
-        if escapedFrom != from { pairs.append((Array(escapedFrom.utf8), Array(escapedTo.utf8))) }
-        let slashedFrom = escapedFrom.replacingOccurrences(of: "/", with: "\\/")
-        if slashedFrom != escapedFrom { pairs.append((Array(slashedFrom.utf8), Array(escapedTo.replacingOccurrences(of: "/", with: "\\/").utf8))) }
-        patterns = pairs
+    /// One root and what it becomes.
+    public struct Rule: Sendable, Hashable {
+        public var from: String
+        public var to: String
+        public init(from: String, to: String) { (self.from, self.to) = (from, to) }
     }
 
-    public var isIdentity: Bool { from == to }
+    public let rules: [Rule]
+    private let patterns: [(pattern: [UInt8], replacement: [UInt8])]
+    private let firstBytes: [Bool]
 
-    /// `bytes` with every boundary-ending occurrence of the root replaced.
-    public func apply(_ bytes: [UInt8]) -> [UInt8] {
-        guard !isIdentity else { return bytes }
-        var current = bytes
-        for (pattern, replacement) in patterns where !pattern.isEmpty {
-            current = Self.replace(pattern, with: replacement, in: current)
+    /// Rules whose `from` is empty or equal to `to` are dropped.
+    public init(_ rules: [Rule]) {
+        self.rules = rules.filter { !$0.from.isEmpty && $0.from != $0.to }
+        var pairs: [([UInt8], [UInt8])] = []
+        for rule in self.rules {
+            for (pattern, replacement) in Self.patterns(of: rule) where !pairs.contains(where: { $0.0 == pattern }) {
+                pairs.append((pattern, replacement))
+            }
         }
-        return current
+        // Longest first, so that a root inside a longer root (a checkout inside the home whose
+        // agent folder is also remapped) never takes the longer one's place. Stable: rule order
+        // breaks ties.
+        patterns = pairs.enumerated().sorted { a, b in
+            a.element.0.count != b.element.0.count ? a.element.0.count > b.element.0.count : a.offset < b.offset
+        }.map { (pattern: $0.element.0, replacement: $0.element.1) }
+        var first = [Bool](repeating: false, count: 256)
+        for p in patterns { first[Int(p.pattern[0])] = true }
+        firstBytes = first
     }
 
-    static func replace(_ pattern: [UInt8], with replacement: [UInt8], in bytes: [UInt8]) -> [UInt8] {
-        guard bytes.count >= pattern.count else { return bytes }
+    public init(from: String, to: String) { self.init([Rule(from: from, to: to)]) }
+
+    public var from: String { rules.first?.from ?? "" }
+    public var to: String { rules.first?.to ?? "" }
+    public var isIdentity: Bool { rules.isEmpty }
+
+    /// The rule run the other way (for the way back).
+    public var inverted: PathRemap { PathRemap(rules.map { Rule(from: $0.to, to: $0.from) }) }
+
+    /// What one rule looks for, and what it writes instead (SPEC §22's pattern table).
+    static func patterns(of rule: Rule) -> [([UInt8], [UInt8])] {
+        let escFrom = jsonEscaped(rule.from), escTo = jsonEscaped(rule.to)
+        let uriFrom = "file://" + fileURIPath(rule.from), uriTo = "file://" + fileURIPath(rule.to)
+        let candidates = [
+            (rule.from, escTo),  // every occurrence lies inside a JSON string: written escaped
+            (escFrom, escTo),
+            (slashed(escFrom), slashed(escTo)),
+            (uriFrom, uriTo),
+            (slashed(uriFrom), slashed(uriTo)),
+        ]
+        var out: [([UInt8], [UInt8])] = []
+        for (p, r) in candidates where !out.contains(where: { $0.0 == Array(p.utf8) }) {
+            out.append((Array(p.utf8), Array(r.utf8)))
+        }
+        return out
+    }
+
+    /// `bytes` with every occurrence that starts and ends a path replaced.
+    public func apply(_ bytes: [UInt8]) -> [UInt8] {
+        guard !isIdentity, !bytes.isEmpty else { return bytes }
         var out: [UInt8] = []
         var copied = 0
-        var i = 0
-        let first = pattern[0]
-        let last = bytes.count - pattern.count
         bytes.withUnsafeBufferPointer { b in
-            pattern.withUnsafeBufferPointer { p in
-                while i <= last {
-                    guard let hit = memchr(b.baseAddress! + i, Int32(first), last - i + 1) else { break }  // invariant: i <= last < count
-                    i = b.baseAddress!.distance(to: hit.assumingMemoryBound(to: UInt8.self))  // invariant: as above
-                    if memcmp(b.baseAddress! + i, p.baseAddress!, p.count) == 0, isBoundary(b, at: i + p.count), isStart(b, at: i) {  // invariant: pattern not empty
-                        if out.isEmpty { out.reserveCapacity(bytes.count + 64) }
-                        out.append(contentsOf: b[copied..<i])
-                        out.append(contentsOf: replacement)
-                        i += p.count
-                        copied = i
-                    } else {
-                        i += 1
-                    }
+            var i = 0
+            let count = b.count
+            scan: while i < count {
+                guard firstBytes[Int(b[i])] else {
+                    i += 1
+                    continue
                 }
+                for (p, replacement) in patterns where p.count <= count - i {
+                    let matches = p.withUnsafeBufferPointer { memcmp(b.baseAddress! + i, $0.baseAddress!, p.count) == 0 }  // invariant: both non-empty
+                    guard matches, Self.isEnd(b, at: i + p.count), Self.isStart(b, at: i) else { continue }
+                    if out.isEmpty { out.reserveCapacity(count + 64) }
+                    out.append(contentsOf: b[copied..<i])
+                    out.append(contentsOf: replacement)
+                    i += p.count
+                    copied = i
+                    continue scan
+                }
+                i += 1
             }
         }
         if copied == 0 { return bytes }
@@ -68,21 +101,76 @@ public struct PathRemap: Sendable {
         return out
     }
 
-    /// A root starts a path: the byte before it is not part of a longer path (`/x/home/a`
-    /// does not contain the root `/home/a`).
-    static func isStart(_ b: UnsafeBufferPointer<UInt8>, at index: Int) -> Bool {
-        guard index > 0 else { return true }
-        return isBoundary(b, at: index - 1) && b[index - 1] != UInt8(ascii: "/")
-    }
-
-    static func isBoundary(_ b: UnsafeBufferPointer<UInt8>, at index: Int) -> Bool {
-        guard index < b.count else { return true }
-        let c = b[index]
-        let isWordByte = (48...57).contains(c) || (65...90).contains(c) || (97...122).contains(c)
+    /// A byte that may be part of a file name: `0-9 A-Z a-z . _ -` and every byte of a
+    /// non-ASCII character.
+    static func isNameByte(_ c: UInt8) -> Bool {
+        (48...57).contains(c) || (65...90).contains(c) || (97...122).contains(c)
             || c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: "-") || c >= 0x80
-        return !isWordByte
     }
 
+    /// An occurrence ends a path at `j`: at the end, before an ASCII byte that is no name
+    /// byte, before a `.` that is not followed by a name byte (a sentence's full stop), or
+    /// before a non-ASCII punctuation or space character (`’`, `。`, a no-break space).
+    static func isEnd(_ b: UnsafeBufferPointer<UInt8>, at j: Int) -> Bool {
+        guard j < b.count else { return true }
+        let c = b[j]
+        if c >= 0x80 { return scalar(in: b, startingAt: j).map(isPunctuationOrSpace) ?? false }
+        if !isNameByte(c) { return true }
+        return c == UInt8(ascii: ".") && (j + 1 == b.count || !isNameByte(b[j + 1]) || (b[j + 1] >= 0x80 && isEnd(b, at: j + 1)))
+    }
+
+    /// An occurrence starts a path at `i`: at the start; after an ASCII byte that is neither a
+    /// name byte nor `/` (so `/x/home/a` does not contain the root `/home/a`); after a
+    /// non-ASCII punctuation or space character (`‘`, `「`); right after an escape `\n` `\t`
+    /// `\r` `\b` `\f` (one or more backslashes before the letter: JSON, or JSON inside JSON);
+    /// or right after a terminal colour code (`ESC [ 0;90 m`, the ESC raw or as `\u001b`).
+    static func isStart(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> Bool {
+        guard i > 0 else { return true }
+        let before = b[i - 1]
+        if before >= 0x80 { return scalar(in: b, endingAt: i).map(isPunctuationOrSpace) ?? false }
+        if !isNameByte(before) { return before != UInt8(ascii: "/") }
+        if i >= 2, b[i - 2] == UInt8(ascii: "\\"), "ntrbf".utf8.contains(before) { return true }
+        return before == UInt8(ascii: "m") && followsColourCode(b, at: i - 1)
+    }
+
+    /// Whether `ESC [` and digits or `;` come before the `m` at `m`.
+    static func followsColourCode(_ b: UnsafeBufferPointer<UInt8>, at m: Int) -> Bool {
+        var k = m - 1
+        while k >= 0, (48...57).contains(b[k]) || b[k] == UInt8(ascii: ";") { k -= 1 }
+        guard k >= 1, b[k] == UInt8(ascii: "[") else { return false }
+        if b[k - 1] == 0x1B { return true }
+        guard k >= 6 else { return false }
+        let escape = Array(b[(k - 6)..<k])
+        return escape == Array("\\u001b".utf8) || escape == Array("\\u001B".utf8)
+    }
+
+    /// The character whose UTF-8 bytes start at `j` (nil if they are not valid UTF-8).
+    static func scalar(in b: UnsafeBufferPointer<UInt8>, startingAt j: Int) -> Unicode.Scalar? {
+        let lead = b[j]
+        let length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0
+        guard length > 0, j + length <= b.count else { return nil }
+        return String(validating: b[j..<(j + length)], as: UTF8.self)?.unicodeScalars.first
+    }
+
+    /// The character whose UTF-8 bytes end just before `i` (nil if they are not valid UTF-8).
+    static func scalar(in b: UnsafeBufferPointer<UInt8>, endingAt i: Int) -> Unicode.Scalar? {
+        var j = i - 1
+        while j > 0, j > i - 4, (0x80...0xBF).contains(b[j]) { j -= 1 }
+        guard let scalar = scalar(in: b, startingAt: j), String(scalar).utf8.count == i - j else { return nil }
+        return scalar
+    }
+
+    /// Unicode general categories P* (punctuation) and Z* (separators).
+    static func isPunctuationOrSpace(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+             .finalPunctuation, .otherPunctuation, .spaceSeparator, .lineSeparator, .paragraphSeparator:
+            true
+        default: false
+        }
+    }
+
+    /// `"` and `\` escaped as inside a JSON string.
     static func jsonEscaped(_ text: String) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
@@ -90,6 +178,25 @@ public struct PathRemap: Sendable {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    /// Every `/` written `\/`, as some JSON writers do.
+    static func slashed(_ text: String) -> String { text.replacingOccurrences(of: "/", with: "\\/") }
+
+    /// A path as the path of a `file://` URI, as Node's `url.pathToFileURL` writes it: every
+    /// UTF-8 byte that is a control, space, non-ASCII or one of `" # % < > ? \` { } \` becomes
+    /// `%XX` (upper-case hex); the rest stays.
+    static func fileURIPath(_ path: String) -> String {
+        let encoded: Set<UInt8> = Set("\"#%<>?`{}\\".utf8)
+        var out = ""
+        for byte in path.utf8 {
+            if byte <= 0x20 || byte >= 0x7F || encoded.contains(byte) {
+                out += String(format: "%%%02X", byte)
+            } else {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
             }
         }
         return out

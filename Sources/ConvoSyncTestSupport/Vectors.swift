@@ -69,6 +69,20 @@ public struct MessagesVector: Codable, Sendable, CustomStringConvertible {
     public var description: String { "tcId \(tcId): \(comment)" }
 }
 
+public struct RemapVector: Codable, Sendable, CustomStringConvertible {
+    public struct Rule: Codable, Sendable {
+        public var from: String
+        public var to: String
+    }
+    public var tcId: Int
+    public var comment: String
+    public var rules: [Rule]
+    public var input: String
+    public var output: String
+    public var result: String
+    public var description: String { "tcId \(tcId): \(comment)" }
+}
+
 public struct RepoFileVector: Codable, Sendable, CustomStringConvertible {
     public var tcId: Int
     public var comment: String

@@ -8,7 +8,7 @@ import Testing
 /// them, with a spec version change). One test per vector, so one failure hides no other.
 @Suite("Format vectors")
 struct VectorTests {
-    @Test("the vector files hold as many vectors as they declare", arguments: ["envelope.json", "pack.json", "chunker.json", "keyfile.json", "messages.json", "repofile.json"])
+    @Test("the vector files hold as many vectors as they declare", arguments: ["envelope.json", "pack.json", "chunker.json", "keyfile.json", "messages.json", "repofile.json", "remap.json"])
     func counts(_ name: String) throws {
         struct Opaque: Decodable, Sendable {}
         let file = try VectorFile<Opaque>.load(name)

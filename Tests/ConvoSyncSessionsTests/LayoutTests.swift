@@ -1,3 +1,4 @@
+import Foundation
 import ConvoSyncSessions
 import ConvoSyncTestSupport
 import Testing
@@ -19,18 +20,33 @@ struct LayoutTests {
         #expect(AgentLayout.claudeProjectFolder(for: path).count == 207)
     }
 
-    @Test func remapStopsAtPathBoundaries() {
-        let remap = PathRemap(from: "/home/a/proj", to: "/Users/b/p")
-        let line = #"{"cwd":"/home/a/proj","file":"/home/a/proj/src/x.swift","other":"/home/a/proj2","txt":"cd /home/a/proj\nls","esc":"\/home\/a\/proj\/y","dot":"/home/a/proj.old"}"#
-        let out = String(decoding: remap.apply(Array(line.utf8)), as: UTF8.self)
-        #expect(out == #"{"cwd":"/Users/b/p","file":"/Users/b/p/src/x.swift","other":"/home/a/proj2","txt":"cd /Users/b/p\nls","esc":"\/Users\/b\/p\/y","dot":"/home/a/proj.old"}"#)
-        #expect(PathRemap(from: "/x", to: "/x").apply(Array("/x/y".utf8)) == Array("/x/y".utf8))
-        // A root inside a longer path is not that root.
-        let nested = #"{"a":"/backup/home/a/proj/x","b":"/home/a/proj/x"}"#
-        #expect(String(decoding: remap.apply(Array(nested.utf8)), as: UTF8.self) == #"{"a":"/backup/home/a/proj/x","b":"/Users/b/p/x"}"#)
-        // A target with a quote is written JSON-escaped.
-        let quoted = PathRemap(from: "/home/a/proj", to: #"/Users/b/"q""#)
-        #expect(String(decoding: quoted.apply(Array(#"{"cwd":"/home/a/proj"}"#.utf8)), as: UTF8.self) == #"{"cwd":"/Users/b/\"q\""}"#)
+    @Test("remap vectors rewrite exactly the recorded occurrences (SPEC §22)", arguments: try VectorFile<RemapVector>.load("remap.json").tests)
+    func remap(_ v: RemapVector) {
+        let remap = PathRemap(v.rules.map { PathRemap.Rule(from: $0.from, to: $0.to) })
+        #expect(String(decoding: remap.apply(Array(v.input.utf8)), as: UTF8.self) == v.output)
+    }
+
+    /// The root each recorded session was made in: the first `cwd` (Codex: `payload.cwd`).
+    static func recordedRoot(_ url: URL) throws -> String? {
+        struct Line: Decodable {
+            struct Payload: Decodable { var cwd: String? }
+            var cwd: String?
+            var payload: Payload?
+        }
+        for line in try String(contentsOf: url, encoding: .utf8).split(separator: "\n").prefix(50) {
+            guard let decoded = try? JSONDecoder().decode(Line.self, from: Data(line.utf8)) else { continue }
+            if let cwd = decoded.cwd ?? decoded.payload?.cwd { return cwd }
+        }
+        return nil
+    }
+
+    @Test("every occurrence of a recorded session's root is remapped (SPEC §22)", arguments: Paths.realSessions())
+    func realRootsRemapped(_ url: URL) throws {
+        let root = try #require(try Self.recordedRoot(url), "\(url.lastPathComponent) names its cwd")
+        let bytes = Array(try Data(contentsOf: url))
+        let out = String(decoding: PathRemap(from: root, to: "/elsewhere/checkout").apply(bytes), as: UTF8.self)
+        let left = out.components(separatedBy: root).count - 1
+        #expect(left == 0, "\(left) occurrence(s) of \(root) left in \(url.lastPathComponent)")
     }
 
     struct PathCase: Decodable, Sendable, CustomStringConvertible {
