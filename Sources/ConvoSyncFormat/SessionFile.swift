@@ -24,6 +24,9 @@ public struct SessionFile: NamedByHash, Hashable {
         /// The remote URL normalised (`host/owner/repo`), which matches clones over ssh and https.
         public var repository: String?
         public var branch: String?
+        /// The branch's upstream on the remote (`branch.<branch>.merge` without `refs/heads/`),
+        /// when it has one: where the save pushed, and what resume fetches.
+        public var upstream: String?
         public var commit: String
         /// Whether the working tree had uncommitted changes when the session was saved.
         public var dirty: Bool
@@ -31,8 +34,8 @@ public struct SessionFile: NamedByHash, Hashable {
         /// `git diff --binary` against `commit`, and `wip/untracked/`), i.e. saved with `--wip`.
         public var wip: Bool
 
-        public init(remote: String?, repository: String?, branch: String?, commit: String, dirty: Bool, wip: Bool) {
-            (self.remote, self.repository, self.branch, self.commit, self.dirty, self.wip) = (remote, repository, branch, commit, dirty, wip)
+        public init(remote: String?, repository: String?, branch: String?, upstream: String? = nil, commit: String, dirty: Bool, wip: Bool) {
+            (self.remote, self.repository, self.branch, self.upstream, self.commit, self.dirty, self.wip) = (remote, repository, branch, upstream, commit, dirty, wip)
         }
     }
 

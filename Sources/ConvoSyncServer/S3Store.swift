@@ -376,7 +376,7 @@ public struct S3Store: ObjectStore {
     static let marker = ".repository"
 
     public func createRepository(_ prefix: String) async throws {
-        try await put([], at: prefix + Self.marker, ifAbsent: true)
+        _ = try await put([], at: prefix + Self.marker, ifAbsent: true)
     }
 
     public func sweep(olderThan age: TimeInterval) {

@@ -63,8 +63,12 @@ public struct SessionResumer {
         let git = try Git.repository(containing: options.directory)
         let root = git.root
         let branchRemote = git.branch.flatMap { git.value("config", "branch.\($0).remote") }
-        let remoteName = branchRemote ?? (git.value("remote").map { $0.split(separator: "\n").contains("origin") ? "origin" : String($0.split(separator: "\n")[0]) } ?? "origin")
+        let remotes = git.value("remote").map { $0.split(separator: "\n").map(String.init) } ?? []
+        var remoteName = branchRemote ?? (remotes.contains("origin") ? "origin" : remotes.first ?? "origin")
         let repositoryKey = git.value("remote", "get-url", remoteName).map(RemoteURL.normalize)
+        // Every remote of the checkout, so that a session saved against any of them is its own.
+        var keys: [String: String] = [:]
+        for name in remotes { if let url = git.value("remote", "get-url", name) { keys[name] = RemoteURL.normalize(url) } }
 
         let (sessionID, session, head): (SessionID, SessionFile, RefHead?)
         if let prefix = options.session {
@@ -72,14 +76,18 @@ public struct SessionResumer {
             (sessionID, session) = found
             head = try await SessionCatalog.head(of: found.0, found.1, in: repository)
         } else {
-            let latest = try await SessionCatalog.latest(repository, repositoryKey: repositoryKey)
+            let latest = try await SessionCatalog.latest(repository, repositoryKey: repositoryKey, otherKeys: Set(keys.values))
             (sessionID, session, head) = (latest.id, latest.session, latest.head)
         }
         if let prepare = options.prepare {
             try await prepare(sessionID)
             await repository.reloadIndex()
         }
-        if let repositoryKey, let saved = session.code.repository, saved != repositoryKey, !options.force {
+        // The remote the session's code lives on: the checkout's remote with the session's URL.
+        if let saved = session.code.repository, keys[remoteName] != saved, let match = keys.keys.sorted().first(where: { keys[$0] == saved }) {
+            remoteName = match
+        }
+        if let repositoryKey, let saved = session.code.repository, keys[remoteName] != saved, saved != repositoryKey, !options.force {
             throw ConvoSyncError(.unsafeCodeState, "session \(sessionID.short) belongs to \(saved), but this checkout's remote is \(repositoryKey); run resume in a clone of that project, or pass --force")
         }
 
@@ -190,9 +198,10 @@ public struct SessionResumer {
         if !dirty.isEmpty && !options.force {
             throw ConvoSyncError(.unsafeCodeState, "the working tree has uncommitted changes (\(dirty.count) file(s), e.g. \(dirty[0].dropFirst(3))); commit or stash them (`git stash -u`), or save them first with `convosync save`, then resume again; --force resumes anyway")
         }
+        let remoteBranch = session.code.upstream ?? session.code.branch
         if !git.hasCommit(commit) {
             var fetchArgs = ["fetch", "--quiet", remoteName]
-            if let b = session.code.branch { fetchArgs.append("+refs/heads/\(b):refs/remotes/\(remoteName)/\(b)") }
+            if let b = remoteBranch { fetchArgs.append("+refs/heads/\(b):refs/remotes/\(remoteName)/\(b)") }
             _ = try? git.run(fetchArgs, what: "git fetch")
             if !git.hasCommit(commit) { _ = try? git.run(["fetch", "--quiet", remoteName, commit], what: "git fetch") }
             guard git.hasCommit(commit) else {
@@ -200,10 +209,15 @@ public struct SessionResumer {
             }
         }
         if inPlace { return "already at \(commit.prefix(12))" }
-        guard let branch = session.code.branch else {
+        guard let savedBranch = session.code.branch, let remoteBranch else {
             try git.run(["checkout", "--quiet", "--detach", commit], what: "git checkout")
             return "checked out \(commit.prefix(12)) (detached HEAD)"
         }
+        // The local branch: the session's, if it exists here; else one that tracks the same
+        // upstream (this clone's `main` for a session saved on `master` tracking `origin/main`);
+        // else a new one of the session's name, tracking that upstream.
+        let tracking = Self.localBranch(tracking: "refs/remotes/\(remoteName)/\(remoteBranch)", in: git)
+        let branch = git.value("rev-parse", "--verify", "--quiet", "refs/heads/\(savedBranch)") != nil ? savedBranch : tracking ?? savedBranch
         if let local = git.value("rev-parse", "--verify", "--quiet", "refs/heads/\(branch)") {
             if local == commit {
                 try git.run(["checkout", "--quiet", branch], what: "git checkout")
@@ -222,10 +236,20 @@ public struct SessionResumer {
             return "moved \(branch) from \(local.prefix(12)) to \(commit.prefix(12)) (--force)"
         }
         try git.run(["checkout", "--quiet", "-b", branch, commit], what: "git checkout -b")
-        if git.value("rev-parse", "--verify", "--quiet", "refs/remotes/\(remoteName)/\(branch)") != nil {
-            _ = try? git.run(["branch", "--quiet", "--set-upstream-to", "\(remoteName)/\(branch)", branch])
+        if git.value("rev-parse", "--verify", "--quiet", "refs/remotes/\(remoteName)/\(remoteBranch)") != nil {
+            _ = try? git.run(["branch", "--quiet", "--set-upstream-to", "\(remoteName)/\(remoteBranch)", branch])
         }
         return "created \(branch) at \(commit.prefix(12))"
+    }
+
+    /// The local branch whose upstream is `remoteRef` (`refs/remotes/origin/main`), if exactly one is.
+    static func localBranch(tracking remoteRef: String, in git: Git) -> String? {
+        let lines = git.value("for-each-ref", "--format=%(refname:short) %(upstream)", "refs/heads") ?? ""
+        let matches = lines.split(separator: "\n").compactMap { line -> String? in
+            let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
+            return parts.count == 2 && parts[1] == remoteRef ? parts[0] : nil
+        }
+        return matches.count == 1 ? matches[0] : nil
     }
 
     /// Applies the session's uncommitted changes on top of its commit.

@@ -106,6 +106,9 @@ public struct SessionSaver {
         let status = try git.status()
         let branch = git.branch
         let remoteName = branch.flatMap { git.value("config", "branch.\($0).remote") } ?? "origin"
+        // The upstream's name on the remote, which need not be the local branch's (`master`
+        // tracking `origin/main`).
+        let upstream = branch.flatMap { git.value("config", "branch.\($0).merge") }.map { $0.hasPrefix("refs/heads/") ? String($0.dropFirst(11)) : $0 }
         if options.push {
             // Checked before committing, so a save that cannot push changes nothing.
             guard let branch else {
@@ -126,7 +129,7 @@ public struct SessionSaver {
         var pushed = false
         if options.push, let branch {
             if git.value("rev-list", "--count", "@{upstream}..HEAD") != "0" {
-                do { try git.run(["push", "--quiet", remoteName, "HEAD:refs/heads/\(branch)"], what: "git push") } catch let error as ConvoSyncError {
+                do { try git.run(["push", "--quiet", remoteName, "HEAD:refs/heads/\(upstream ?? branch)"], what: "git push") } catch let error as ConvoSyncError {
                     throw ConvoSyncError(.git, "\(error.message)\nthe session was not saved; run `git pull --rebase` and save again, or save with --no-push")
                 }
                 pushed = true
@@ -199,7 +202,7 @@ public struct SessionSaver {
                 time: Date(), host: options.host, username: Identity.username, message: options.message, ref: ref,
                 parent: id.flatMap { try? SessionID(hex: $0) },
                 code: .init(remote: remoteURL.map(RemoteURL.stripCredentials), repository: remoteURL.map(RemoteURL.normalize),
-                            branch: branch, commit: commit, dirty: !status.isEmpty && (options.wip || !options.commit), wip: options.wip),
+                            branch: branch, upstream: upstream, commit: commit, dirty: !status.isEmpty && (options.wip || !options.commit), wip: options.wip),
                 conversation: .init(
                     agent: agentSession.agent, agentVersion: agentSession.agentVersion, sessionID: agentSession.id,
                     transcript: agentSession.relativePath, snapshot: backup.snapshotID, messageCount: staged.messages,

@@ -93,13 +93,15 @@ public enum SessionCatalog {
         return nil
     }
 
-    /// The newest head whose code is in `repositoryKey` (a normalised remote URL).
-    public static func latest(_ repository: Repository, repositoryKey: String?) async throws -> SessionHead {
+    /// The newest head whose code is in `repositoryKey` (a normalised remote URL), or in one of
+    /// `otherKeys` (the checkout's other remotes).
+    public static func latest(_ repository: Repository, repositoryKey: String?, otherKeys: Set<String> = []) async throws -> SessionHead {
         let all = try await heads(repository)
         guard let repositoryKey else {
             throw ConvoSyncError(.invalidArgument, "this checkout has no git remote, so its sessions cannot be told apart from other projects'; name one: convosync resume ID (see convosync sessions --all)")
         }
-        let matching = all.filter { $0.session.code.repository == repositoryKey }
+        let keys = otherKeys.union([repositoryKey])
+        let matching = all.filter { $0.session.code.repository.map(keys.contains) ?? false }
         guard let first = matching.first else {
             if all.isEmpty { throw ConvoSyncError(.notFound, "the repository has no saved sessions yet; run convosync save on the device you worked on") }
             throw ConvoSyncError(.notFound, "no saved session belongs to this project (\(repositoryKey)); \(all.count) session(s) belong to other projects: see convosync sessions --all")

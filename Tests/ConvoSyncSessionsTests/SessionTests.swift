@@ -283,6 +283,61 @@ struct SessionTests {
         #expect(try d.read(d.b.checkout + "/new/dir/blob.bin") == [0, 1, 2, 255, 10])
     }
 
+    /// A branch that tracks an upstream of another name (`master` → `origin/main`) was pushed
+    /// as a new branch `master`, and the commit never reached `main`.
+    @Test("save pushes to the branch's upstream of another name; resume checks out the branch tracking it")
+    func renamedUpstream() async throws {
+        let d = try await TwoDevices()
+        try TwoDevices.sh(["git", "branch", "--quiet", "-m", "main", "master"], in: d.a.checkout)
+        try TwoDevices.sh(["git", "branch", "--quiet", "--set-upstream-to", "origin/main", "master"], in: d.a.checkout)
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<50, subagents: false)
+        try "more\n".write(toFile: d.a.checkout + "/more.txt", atomically: true, encoding: .utf8)
+        let saved = try await d.save(d.a, "on master")
+        #expect(saved.pushed && saved.branch == "master")
+        let remoteHeads = try TwoDevices.sh(["git", "ls-remote", "--heads", d.remote], in: d.temp.path)
+        #expect(remoteHeads.contains("\(saved.commit)\trefs/heads/main"))
+        #expect(!remoteHeads.contains("refs/heads/master"), "no stray branch on the remote: \(remoteHeads)")
+
+        let resumed = try await d.resume(d.b)
+        #expect(try d.b.git.head() == saved.commit)
+        #expect(d.b.git.branch == "main", "B's own branch that tracks origin/main, not a new master")
+        #expect(resumed.codeAction.contains("main"))
+    }
+
+    @Test("a session saved on a detached HEAD resumes detached at its commit, leaving the branch alone")
+    func detachedHead() async throws {
+        let d = try await TwoDevices()
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<50, subagents: false)
+        try TwoDevices.sh(["git", "checkout", "--quiet", "--detach"], in: d.a.checkout)
+        let saved = try await d.save(d.a, "detached") { $0.push = false }
+        #expect(saved.branch == nil)
+        // B has moved its main on meanwhile; resume must not move it back.
+        try "b\n".write(toFile: d.b.checkout + "/b.txt", atomically: true, encoding: .utf8)
+        try TwoDevices.sh(["git", "add", "-A"], in: d.b.checkout)
+        try TwoDevices.sh(["git", "commit", "--quiet", "-m", "b"], in: d.b.checkout)
+        let bMain = try d.b.git.head()
+        _ = try await d.resume(d.b)
+        #expect(try d.b.git.head() == saved.commit && d.b.git.branch == nil)
+        #expect(d.b.git.value("rev-parse", "refs/heads/main") == bMain)
+    }
+
+    /// A fork workflow: B's branch tracks another remote than the one the session was saved to.
+    @Test("resume in a checkout with two remotes fetches from the one the session names")
+    func twoRemotes() async throws {
+        let d = try await TwoDevices()
+        let fork = d.temp.path + "/fork.git"
+        try TwoDevices.sh(["git", "clone", "--quiet", "--bare", d.remote, fork], in: d.temp.path)
+        try TwoDevices.sh(["git", "remote", "add", "fork", fork], in: d.b.checkout)
+        try TwoDevices.sh(["git", "fetch", "--quiet", "fork"], in: d.b.checkout)
+        try TwoDevices.sh(["git", "branch", "--quiet", "--set-upstream-to", "fork/main", "main"], in: d.b.checkout)
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<50, subagents: false)
+        try "a\n".write(toFile: d.a.checkout + "/a.txt", atomically: true, encoding: .utf8)
+        let saved = try await d.save(d.a, "to origin")
+        #expect(saved.pushed)
+        _ = try await d.resume(d.b)
+        #expect(try d.b.git.head() == saved.commit)
+    }
+
     @Test("save refuses to record a commit it cannot push, and records nothing")
     func pushImpossible() async throws {
         let d = try await TwoDevices()
