@@ -59,9 +59,15 @@ public struct SessionFile: NamedByHash, Hashable {
         public var root: String
         /// The messages this save added: [start, end).
         public var added: [Int]
+        /// The agent's own directory (Claude Code's `~/.claude`, Codex's `~/.codex`) as the
+        /// stored transcript names it: that of the device of the conversation's first save.
+        /// Every device maps it to its own, like `root`. Absent in sessions saved before
+        /// 2026-12, whose transcripts keep the saving device's agent paths.
+        public var agentDirectory: String?
 
         public init(agent: Agent, agentVersion: String?, sessionID: String, transcript: String, snapshot: SnapshotID,
-                    messageCount: Int, size: Int, sha256: String, root: String, added: [Int]) {
+                    messageCount: Int, size: Int, sha256: String, root: String, added: [Int], agentDirectory: String? = nil) {
+            self.agentDirectory = agentDirectory
             self.agent = agent
             self.agentVersion = agentVersion
             self.sessionID = sessionID

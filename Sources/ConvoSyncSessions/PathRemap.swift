@@ -1,3 +1,4 @@
+public import ConvoSyncFormat
 import Foundation
 
 /// Rewrites roots (a checkout's root, an agent's own folders) inside transcript bytes, without
@@ -68,6 +69,36 @@ public struct PathRemap: Sendable {
             out.append((Array(p.utf8), Array(r.utf8)))
         }
         return out
+    }
+
+    /// Where one device keeps what a transcript names: the checkout's root, the directory the
+    /// agent was started in (relative to the root), and the agent's own directory.
+    public struct Places: Sendable {
+        public var root: String
+        public var launch: String?
+        public var agentDirectory: String?
+        public init(root: String, launch: String?, agentDirectory: String?) {
+            (self.root, self.launch, self.agentDirectory) = (root, launch, agentDirectory)
+        }
+
+        /// Claude Code's project folder for the launch directory, under the agent directory.
+        func claudeProjectFolder() -> String? {
+            guard let agentDirectory, let launch else { return nil }
+            let dir = launch.isEmpty ? root : (root as NSString).appendingPathComponent(launch)
+            return agentDirectory + "/projects/" + AgentLayout.claudeProjectFolder(for: dir)
+        }
+    }
+
+    /// The rules that rewrite what one device's transcript names into another's (SPEC §22):
+    /// the root, and where both have an agent directory, Claude Code's project folder and
+    /// the agent directory itself.
+    public init(agent: SessionFile.Agent, from: Places, to: Places) {
+        var rules = [Rule(from: from.root, to: to.root)]
+        if let fromAgent = from.agentDirectory, let toAgent = to.agentDirectory {
+            if agent == .claude, let a = from.claudeProjectFolder(), let b = to.claudeProjectFolder() { rules.append(Rule(from: a, to: b)) }
+            rules.append(Rule(from: fromAgent, to: toAgent))
+        }
+        self.init(rules)
     }
 
     /// `bytes` with every occurrence that starts and ends a path replaced.

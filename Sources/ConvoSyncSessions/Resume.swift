@@ -103,7 +103,11 @@ public struct SessionResumer {
         }
 
         // 2. Plan the files: remapped to this checkout, placed where the local agent looks.
-        let remap = PathRemap(from: session.conversation.root, to: root)
+        let localAgentDirectory = session.conversation.agent == .claude ? options.homes.claude : options.homes.codex
+        let remap = PathRemap(
+            agent: session.conversation.agent,
+            from: .init(root: session.conversation.root, launch: session.terminal.cwd, agentDirectory: session.conversation.agentDirectory),
+            to: .init(root: root, launch: session.terminal.cwd, agentDirectory: localAgentDirectory))
         let workingDirectory = session.terminal.cwd.isEmpty ? root : (root as NSString).appendingPathComponent(session.terminal.cwd)
         let destinationDir: String
         switch session.conversation.agent {

@@ -153,7 +153,15 @@ public struct SessionSaver {
             try? await repository.load(SessionFile.self, id: try SessionID(hex: basisID))
         } else { nil }
         let canonicalRoot = basis?.conversation.root ?? headSession?.conversation.root ?? root
-        let remap = PathRemap(from: root, to: canonicalRoot)
+        // The agent's directory the stored transcript names: fixed by the conversation's first
+        // save, like the root; none for conversations begun before sessions recorded it.
+        let localAgentDirectory = agentSession.agent == .claude ? options.homes.claude : options.homes.codex
+        let earlier = basis ?? headSession
+        let canonicalAgentDirectory = earlier.map { $0.conversation.agentDirectory } ?? localAgentDirectory
+        let launch = Self.relative(agentSession.cwd, to: root)
+        let remap = PathRemap(
+            agent: agentSession.agent, from: .init(root: root, launch: launch, agentDirectory: localAgentDirectory),
+            to: .init(root: canonicalRoot, launch: launch, agentDirectory: canonicalAgentDirectory))
 
         let stage = try ScratchDirectory(prefix: "save")
         // The snapshot's top level: the transcript, Claude's `<id>/` folder if any, and `wip/`.
@@ -191,7 +199,6 @@ public struct SessionSaver {
         // after the parent's messages when the parent is a prefix of this transcript; a last
         // message the parent held without its newline was completed since, so it counts as new.
         let prefix = { (s: SessionFile?) in s.map { staged.hasPrefix($0.conversation) } ?? false }
-        let launch = Self.relative(agentSession.cwd, to: root) ?? ""
         func record(parent id: String?, _ parent: SessionFile?) -> SessionFile {
             var start = 0
             if let parent, staged.hasPrefix(parent.conversation) {
@@ -206,8 +213,9 @@ public struct SessionSaver {
                 conversation: .init(
                     agent: agentSession.agent, agentVersion: agentSession.agentVersion, sessionID: agentSession.id,
                     transcript: agentSession.relativePath, snapshot: backup.snapshotID, messageCount: staged.messages,
-                    size: staged.bytes.count, sha256: staged.sha256, root: canonicalRoot, added: [min(start, staged.messages), staged.messages]),
-                terminal: .init(cwd: launch, shell: options.environment["SHELL"], environment: Self.recordedEnvironment(options.environment)))
+                    size: staged.bytes.count, sha256: staged.sha256, root: canonicalRoot, added: [min(start, staged.messages), staged.messages],
+                    agentDirectory: canonicalAgentDirectory),
+                terminal: .init(cwd: launch ?? "", shell: options.environment["SHELL"], environment: Self.recordedEnvironment(options.environment)))
         }
 
         // The commit point: move the ref from the version this device knows, or past a head

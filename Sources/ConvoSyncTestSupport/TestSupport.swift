@@ -69,8 +69,12 @@ public struct RunResult: Sendable {
 
 /// Runs a program to its end, its output and errors going to temporary files: unlike two
 /// pipes read one after the other, a child that fills its stderr while the test reads its
-/// stdout cannot block both, and the output's size is not bounded by a pipe's buffer.
-public func runProgram(_ executable: URL, _ args: [String], environment: [String: String]? = nil, cwd: String? = nil, stdin: String? = nil) throws -> RunResult {
+/// stdout cannot block both, and the output's size is not bounded by a pipe's buffer. With
+/// `timeout`, a program still running after that many seconds is killed (SIGKILL),
+/// so a hung program fails its test instead of stalling the run.
+public func runProgram(
+    _ executable: URL, _ args: [String], environment: [String: String]? = nil, cwd: String? = nil, stdin: String? = nil, timeout: TimeInterval? = nil
+) throws -> RunResult {
     let p = Process()
     p.executableURL = executable
     p.arguments = args
@@ -89,6 +93,10 @@ public func runProgram(_ executable: URL, _ args: [String], environment: [String
         p.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: base + ".in"))
     }
     try p.run()
+    if let timeout {
+        let pid = p.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { if p.isRunning { kill(pid, SIGKILL) } }
+    }
     p.waitUntilExit()
     try? out.close()
     try? err.close()
@@ -101,9 +109,11 @@ public func runProgram(_ executable: URL, _ args: [String], environment: [String
 /// to a server running in this test process: waiting for it on one of Swift's few cooperative
 /// threads could leave that server's request handlers none to run on (two such waits on two
 /// cores did: restic and the in-process server waited on each other for good).
-public func runProgramOffPool(_ executable: URL, _ args: [String], environment: [String: String]? = nil, cwd: String? = nil) async throws -> RunResult {
+public func runProgramOffPool(
+    _ executable: URL, _ args: [String], environment: [String: String]? = nil, cwd: String? = nil, stdin: String? = nil, timeout: TimeInterval? = nil
+) async throws -> RunResult {
     try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try runProgram(executable, args, environment: environment, cwd: cwd) }) }.start()
+        Thread { continuation.resume(with: Result { try runProgram(executable, args, environment: environment, cwd: cwd, stdin: stdin, timeout: timeout) }) }.start()
     }
 }
 
