@@ -15,6 +15,10 @@ public struct DeviceState: Codable, Sendable {
     /// For a conversation's main ref, the ref this device continues: the main ref itself, or
     /// the fork it saved or resumed last.
     public var lines: [String: String] = [:]
+    /// The SHA-256 (hex) of each Claude Code project memory file, by path, as this device last
+    /// saved or resumed it: a local file that still has it has not changed since, so a resume
+    /// may replace it; one that has changed is kept. Absent in state files written before 2026-12.
+    public var memory: [String: String]?
 
     public init() {}
 

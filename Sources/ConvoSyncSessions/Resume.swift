@@ -41,6 +41,9 @@ public struct ResumeResult: Sendable, Codable {
     /// Where to start the agent, and the command that continues the conversation.
     public var workingDirectory: String
     public var next: String
+    /// Project memory files that had changed here since they were last synced: each was kept,
+    /// and the session's copy written beside it as `name.from-HOST.ext`.
+    public var memoryKeptBoth: [String] = []
 }
 
 /// `convosync resume`: bring the code to the session's commit, rebuild its transcript with
@@ -145,6 +148,32 @@ public struct SessionResumer {
             wipApplied = true
         }
 
+        // Project memory: a local file that changed since this device last synced it is kept,
+        // and the session's copy is written beside it (`name.from-HOST.md`); nothing is lost.
+        var state = try DeviceState.load(repositoryID: repository.config.id, directory: options.stateDirectory)
+        var memoryKept: [String] = []
+        var memoryHashes = state.memory ?? [:]
+        let memoryDir = (destinationDir as NSString).appendingPathComponent("memory") + "/"
+        writes = writes.compactMap { w in
+            guard w.path.hasPrefix(memoryDir) else { return w }
+            let incoming = Hex.encode(Array(SHA256.hash(data: w.bytes)))
+            guard let local = FileManager.default.contents(atPath: w.path) else {
+                memoryHashes[w.path] = incoming
+                return w
+            }
+            let localHash = Hex.encode(Array(SHA256.hash(data: local)))
+            if localHash == incoming { return nil }
+            if memoryHashes[w.path] == localHash {
+                memoryHashes[w.path] = incoming
+                return w
+            }
+            let ext = (w.path as NSString).pathExtension
+            let stem = (w.path as NSString).deletingPathExtension
+            let beside = stem + ".from-" + Self.fileNameSafe(session.host) + (ext.isEmpty ? "" : "." + ext)
+            memoryKept.append(w.path)
+            return (beside, w.bytes, w.mtime)
+        }
+
         // 4. Conversation files, each renamed into place.
         for w in writes {
             try FileManager.default.createDirectory(atPath: (w.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -161,7 +190,7 @@ public struct SessionResumer {
             throw ConvoSyncError(.corrupted, "\(transcriptPath) does not read back as the session's transcript")
         }
 
-        var state = try DeviceState.load(repositoryID: repository.config.id, directory: options.stateDirectory)
+        state.memory = memoryHashes.isEmpty ? state.memory : memoryHashes
         if let head {
             state.refs[head.ref] = head
             state.lines[session.ref] = head.ref
@@ -176,7 +205,7 @@ public struct SessionResumer {
             session: sessionID.hex, host: session.host, time: session.time, message: session.message, commit: session.code.commit,
             branch: session.code.branch, codeAction: codeAction, wipApplied: wipApplied, agent: session.conversation.agent,
             agentSession: session.conversation.sessionID, messages: session.conversation.messageCount, transcript: transcriptPath,
-            transcriptAction: transcriptAction, workingDirectory: workingDirectory, next: next)
+            transcriptAction: transcriptAction, workingDirectory: workingDirectory, next: next, memoryKeptBoth: memoryKept)
     }
 
     private func collect(_ source: String, into target: String, remap: PathRemap, writes: inout [(path: String, bytes: [UInt8], mtime: Date?)], skipping: Set<String> = []) throws {
@@ -277,6 +306,11 @@ public struct SessionResumer {
     }
 
     /// `s` as one word for a POSIX shell.
+    /// `text` with every character but letters, digits, `-` and `_` replaced by `-`.
+    static func fileNameSafe(_ text: String) -> String {
+        String(text.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" ? Character($0) : "-" })
+    }
+
     public static func shellQuoted(_ s: String) -> String {
         s.allSatisfy { $0.isLetter || $0.isNumber || "/._-".contains($0) } ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }

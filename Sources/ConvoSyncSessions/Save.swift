@@ -168,6 +168,14 @@ public struct SessionSaver {
         let staged = try stageConversation(agentSession, remap: remap, into: stage.path("session"))
         var names = [(agentSession.transcript as NSString).lastPathComponent]
         if let companion = agentSession.companion { names.append((companion as NSString).lastPathComponent) }
+        // Claude Code's project memory (`<project folder>/memory/`) travels with the session.
+        let memory = ((agentSession.transcript as NSString).deletingLastPathComponent as NSString).appendingPathComponent("memory")
+        var memoryHashes: [String: String] = [:]
+        if agentSession.agent == .claude, AgentLayout.isDirectory(memory), !((try? FileManager.default.contentsOfDirectory(atPath: memory)) ?? []).isEmpty {
+            try copyTree(memory, to: stage.path("session") + "/memory", remap: remap)
+            names.append("memory")
+            memoryHashes = try Self.fileHashes(under: memory)
+        }
         var paths = names.map { (stage.path("session") as NSString).appendingPathComponent($0) }
         if options.wip {
             try stageWIP(git: git, into: stage.path("wip"))
@@ -285,8 +293,23 @@ public struct SessionSaver {
             state.refs[line] = moved
             result.version = moved.version
         }
+        if !memoryHashes.isEmpty { state.memory = (state.memory ?? [:]).merging(memoryHashes) { $1 } }
         try state.save(repositoryID: repository.config.id, directory: options.stateDirectory)
         return result
+    }
+
+    /// The SHA-256 (hex) of every regular file under `dir`, by path.
+    static func fileHashes(under dir: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir) {
+            let path = (dir as NSString).appendingPathComponent(name)
+            if AgentLayout.isDirectory(path) {
+                out.merge(try fileHashes(under: path)) { $1 }
+            } else if FileManager.default.isReadableFile(atPath: path) {
+                out[path] = Hex.encode(Array(SHA256.hash(data: try read(path))))
+            }
+        }
+        return out
     }
 
     private func session(_ head: RefHead?) async throws -> SessionFile? {

@@ -338,6 +338,56 @@ struct SessionTests {
         #expect(try d.b.git.head() == saved.commit)
     }
 
+    /// A saves a session with project memory, B resumes it; returns A's transcript path and
+    /// both memory folders.
+    static func memorySynced() async throws -> (d: TwoDevices, aPath: String, aMemory: String, bMemory: String) {
+        let d = try await TwoDevices()
+        let aPath = try d.placeClaudeSession(on: d.a, lines: 0..<50, subagents: false)
+        let aMemory = (aPath as NSString).deletingLastPathComponent + "/memory"
+        try FileManager.default.createDirectory(atPath: aMemory, withIntermediateDirectories: true)
+        try "- [Build](build.md) — how to build\n".write(toFile: aMemory + "/MEMORY.md", atomically: true, encoding: .utf8)
+        try "swift build -c release\n".write(toFile: aMemory + "/build.md", atomically: true, encoding: .utf8)
+        _ = try await d.save(d.a, "with memory")
+        let resumed = try await d.resume(d.b)
+        let bMemory = (resumed.transcript as NSString).deletingLastPathComponent + "/memory"
+        return (d, aPath, aMemory, bMemory)
+    }
+
+    @Test("Claude Code's project memory travels with the session")
+    func memoryTravels() async throws {
+        let (d, _, aMemory, bMemory) = try await Self.memorySynced()
+        for name in ["MEMORY.md", "build.md"] {
+            #expect(try d.read(bMemory + "/" + name) == d.read(aMemory + "/" + name), "\(name)")
+        }
+    }
+
+    @Test("a memory file unchanged here since it was synced takes the session's newer copy")
+    func memoryUpdated() async throws {
+        let (d, aPath, aMemory, bMemory) = try await Self.memorySynced()
+        try "swift build -c release --build-tests\n".write(toFile: aMemory + "/build.md", atomically: true, encoding: .utf8)
+        try d.append(lines: 50..<60, to: aPath, on: d.a)
+        _ = try await d.save(d.a, "memory changed on A")
+        let resumed = try await d.resume(d.b)
+        #expect(try d.read(bMemory + "/build.md") == d.read(aMemory + "/build.md"))
+        #expect(resumed.memoryKeptBoth.isEmpty)
+    }
+
+    @Test("a memory file changed here since it was synced is kept, and the session's copy written beside it")
+    func memoryKeptBoth() async throws {
+        let (d, aPath, aMemory, bMemory) = try await Self.memorySynced()
+        try "swift build -c release --build-tests\n".write(toFile: aMemory + "/build.md", atomically: true, encoding: .utf8)
+        try d.append(lines: 50..<60, to: aPath, on: d.a)
+        _ = try await d.save(d.a, "memory changed on A")
+        let mine = Array("make\n".utf8)
+        try Data(mine).write(to: URL(fileURLWithPath: bMemory + "/build.md"))
+        let resumed = try await d.resume(d.b)
+        #expect(try d.read(bMemory + "/build.md") == mine, "B's own edit is kept")
+        #expect(resumed.memoryKeptBoth == [bMemory + "/build.md"])
+        let beside = try FileManager.default.contentsOfDirectory(atPath: bMemory).filter { $0.hasPrefix("build.from-") && $0.hasSuffix(".md") }
+        #expect(beside.count == 1)
+        #expect(try d.read(bMemory + "/" + (beside.first ?? "")) == d.read(aMemory + "/build.md"), "A's copy is beside it")
+    }
+
     @Test("save refuses to record a commit it cannot push, and records nothing")
     func pushImpossible() async throws {
         let d = try await TwoDevices()
