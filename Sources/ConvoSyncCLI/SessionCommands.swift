@@ -152,6 +152,9 @@ struct Resume: AsyncParsableCommand {
         if output.json { return try printJSON(result) }
         global.say("✓ Code: \(result.codeAction)\(result.wipApplied ? ", uncommitted changes applied" : "")")
         global.say("✓ Conversation: \(result.messages) messages from \(result.host), \(result.transcriptAction): \(result.transcript)")
+        for moved in result.setAside {
+            global.say("! Another copy of this conversation was in another project folder (a checkout that moved?); renamed so Claude Code finds one: \(moved)")
+        }
         for kept in result.memoryKeptBoth {
             global.say("! Memory: \((kept as NSString).lastPathComponent) changed here since it was last synced; kept, and \(result.host)'s copy written beside it (.from-…)")
         }

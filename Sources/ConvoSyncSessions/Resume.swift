@@ -44,6 +44,9 @@ public struct ResumeResult: Sendable, Codable {
     /// Project memory files that had changed here since they were last synced: each was kept,
     /// and the session's copy written beside it as `name.from-HOST.ext`.
     public var memoryKeptBoth: [String] = []
+    /// Other copies of the transcript in other project folders, renamed to `….convosync-moved`
+    /// so that the agent finds exactly one.
+    public var setAside: [String] = []
 }
 
 /// `convosync resume`: bring the code to the session's commit, rebuild its transcript with
@@ -180,6 +183,22 @@ public struct SessionResumer {
             try AtomicFileWriter.write(w.bytes, to: w.path, mode: 0o600)
         }
 
+        // Claude Code resumes an id from any folder only when exactly one project folder holds
+        // it: a copy in another folder (a checkout that moved, an older folder name) is renamed
+        // out of its way, never deleted.
+        var setAside: [String] = []
+        if session.conversation.agent == .claude {
+            let projects = options.homes.claudeProjects
+            for folder in ((try? FileManager.default.contentsOfDirectory(atPath: projects)) ?? []).sorted() {
+                let other = (projects as NSString).appendingPathComponent(folder + "/" + transcriptName)
+                guard other != transcriptPath, FileManager.default.fileExists(atPath: other) else { continue }
+                let aside = other + ".convosync-moved"
+                try? FileManager.default.removeItem(atPath: aside)
+                try FileManager.default.moveItem(atPath: other, toPath: aside)
+                setAside.append(aside)
+            }
+        }
+
         // 5. Verify what the agent will see.
         let headNow = try git.head()
         guard headNow == session.code.commit else {
@@ -205,7 +224,7 @@ public struct SessionResumer {
             session: sessionID.hex, host: session.host, time: session.time, message: session.message, commit: session.code.commit,
             branch: session.code.branch, codeAction: codeAction, wipApplied: wipApplied, agent: session.conversation.agent,
             agentSession: session.conversation.sessionID, messages: session.conversation.messageCount, transcript: transcriptPath,
-            transcriptAction: transcriptAction, workingDirectory: workingDirectory, next: next, memoryKeptBoth: memoryKept)
+            transcriptAction: transcriptAction, workingDirectory: workingDirectory, next: next, memoryKeptBoth: memoryKept, setAside: setAside)
     }
 
     private func collect(_ source: String, into target: String, remap: PathRemap, writes: inout [(path: String, bytes: [UInt8], mtime: Date?)], skipping: Set<String> = []) throws {

@@ -391,6 +391,24 @@ struct SessionTests {
         #expect(try d.read(bMemory + "/" + (beside.first ?? "")) == d.read(aMemory + "/build.md"), "A's copy is beside it")
     }
 
+    /// Claude Code ≥ 2.1.223 resumes an id from any folder only when exactly one project
+    /// folder holds it.
+    @Test("resume renames a copy of the transcript in another project folder (a moved checkout) instead of leaving two")
+    func secondCopySetAside() async throws {
+        let d = try await TwoDevices()
+        _ = try d.placeClaudeSession(on: d.a, lines: 0..<50, subagents: false)
+        _ = try await d.save(d.a, "one")
+        let oldFolder = d.b.claudeProjects + "/" + AgentLayout.claudeProjectFolder(for: d.temp.path + "/old/checkout/path")
+        try FileManager.default.createDirectory(atPath: oldFolder, withIntermediateDirectories: true)
+        let old = Array("{\"old\":true}\n".utf8)
+        try Data(old).write(to: URL(fileURLWithPath: oldFolder + "/\(TwoDevices.claudeID).jsonl"))
+        let resumed = try await d.resume(d.b)
+        #expect(resumed.setAside == [oldFolder + "/\(TwoDevices.claudeID).jsonl.convosync-moved"])
+        #expect(try d.read(oldFolder + "/\(TwoDevices.claudeID).jsonl.convosync-moved") == old, "renamed, not lost")
+        let copies = try FileManager.default.subpathsOfDirectory(atPath: d.b.claudeProjects).filter { $0.hasSuffix("/\(TwoDevices.claudeID).jsonl") }
+        #expect(copies.count == 1)
+    }
+
     @Test("save refuses to record a commit it cannot push, and records nothing")
     func pushImpossible() async throws {
         let d = try await TwoDevices()
