@@ -21,7 +21,11 @@ public struct PathRemap: Sendable {
     }
 
     public let rules: [Rule]
-    private let patterns: [(pattern: [UInt8], replacement: [UInt8])]
+    /// Every pattern's bytes, one after the other (longest first), so that the scan compares
+    /// through one pointer with no reference counting per try; `ranges[k]` is pattern k.
+    private let patternBytes: [UInt8]
+    private let ranges: [Range<Int>]
+    private let replacements: [[UInt8]]
     private let firstBytes: [Bool]
 
     /// Rules whose `from` is empty or equal to `to` are dropped.
@@ -36,12 +40,18 @@ public struct PathRemap: Sendable {
         // Longest first, so that a root inside a longer root (a checkout inside the home whose
         // agent folder is also remapped) never takes the longer one's place. Stable: rule order
         // breaks ties.
-        patterns = pairs.enumerated().sorted { a, b in
+        let sorted = pairs.enumerated().sorted { a, b in
             a.element.0.count != b.element.0.count ? a.element.0.count > b.element.0.count : a.offset < b.offset
-        }.map { (pattern: $0.element.0, replacement: $0.element.1) }
+        }.map(\.element)
+        var bytes: [UInt8] = []
+        var ranges: [Range<Int>] = []
         var first = [Bool](repeating: false, count: 256)
-        for p in patterns { first[Int(p.pattern[0])] = true }
-        firstBytes = first
+        for (pattern, _) in sorted {
+            ranges.append(bytes.count..<(bytes.count + pattern.count))
+            bytes += pattern
+            first[Int(pattern[0])] = true
+        }
+        (patternBytes, self.ranges, replacements, firstBytes) = (bytes, ranges, sorted.map(\.1), first)
     }
 
     public init(from: String, to: String) { self.init([Rule(from: from, to: to)]) }
@@ -107,24 +117,31 @@ public struct PathRemap: Sendable {
         var out: [UInt8] = []
         var copied = 0
         bytes.withUnsafeBufferPointer { b in
-            var i = 0
-            let count = b.count
-            scan: while i < count {
-                guard firstBytes[Int(b[i])] else {
-                    i += 1
-                    continue
+            patternBytes.withUnsafeBufferPointer { pb in
+                ranges.withUnsafeBufferPointer { pr in
+                    firstBytes.withUnsafeBufferPointer { fb in
+                        var i = 0
+                        let count = b.count
+                        scan: while i < count {
+                            guard fb[Int(b[i])] else {
+                                i += 1
+                                continue
+                            }
+                            for k in 0..<pr.count where pr[k].count <= count - i {
+                                let r = pr[k]
+                                guard memcmp(b.baseAddress! + i, pb.baseAddress! + r.lowerBound, r.count) == 0,  // invariant: both non-empty
+                                      Self.isEnd(b, at: i + r.count), Self.isStart(b, at: i) else { continue }
+                                if out.isEmpty { out.reserveCapacity(count + 64) }
+                                out.append(contentsOf: b[copied..<i])
+                                out.append(contentsOf: replacements[k])
+                                i += r.count
+                                copied = i
+                                continue scan
+                            }
+                            i += 1
+                        }
+                    }
                 }
-                for (p, replacement) in patterns where p.count <= count - i {
-                    let matches = p.withUnsafeBufferPointer { memcmp(b.baseAddress! + i, $0.baseAddress!, p.count) == 0 }  // invariant: both non-empty
-                    guard matches, Self.isEnd(b, at: i + p.count), Self.isStart(b, at: i) else { continue }
-                    if out.isEmpty { out.reserveCapacity(count + 64) }
-                    out.append(contentsOf: b[copied..<i])
-                    out.append(contentsOf: replacement)
-                    i += p.count
-                    copied = i
-                    continue scan
-                }
-                i += 1
             }
         }
         if copied == 0 { return bytes }

@@ -268,8 +268,8 @@ public struct SessionResumer {
         // The local branch: the session's, if it exists here; else one that tracks the same
         // upstream (this clone's `main` for a session saved on `master` tracking `origin/main`);
         // else a new one of the session's name, tracking that upstream.
-        let tracking = Self.localBranch(tracking: "refs/remotes/\(remoteName)/\(remoteBranch)", in: git)
-        let branch = git.value("rev-parse", "--verify", "--quiet", "refs/heads/\(savedBranch)") != nil ? savedBranch : tracking ?? savedBranch
+        let branch = git.value("rev-parse", "--verify", "--quiet", "refs/heads/\(savedBranch)") != nil
+            ? savedBranch : Self.localBranch(tracking: "refs/remotes/\(remoteName)/\(remoteBranch)", in: git) ?? savedBranch
         if let local = git.value("rev-parse", "--verify", "--quiet", "refs/heads/\(branch)") {
             if local == commit {
                 try git.run(["checkout", "--quiet", branch], what: "git checkout")
