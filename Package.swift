@@ -79,6 +79,7 @@ let package = Package(
             dependencies: [
                 "ConvoSync", "ConvoSyncFormat", "ConvoSyncStorage",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings),
         .executableTarget(
@@ -165,7 +166,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConvoSyncCLITests",
-            dependencies: ["ConvoSyncCLI", "ConvoSyncFormat", "ConvoSyncTestSupport"],
+            dependencies: ["ConvoSyncCLI", "ConvoSyncFormat", "ConvoSyncSessions", "ConvoSyncTestSupport"],
             swiftSettings: swiftSettings),
     ]
 )

@@ -158,6 +158,7 @@ struct Resume: AsyncParsableCommand {
         for kept in result.memoryKeptBoth {
             global.say("! Memory: \((kept as NSString).lastPathComponent) changed here since it was last synced; kept, and \(result.host)'s copy written beside it (.from-…)")
         }
+        if let index = result.agentIndex { global.say("✓ Codex's session list: \(index)") }
         global.say("✓ Verified: HEAD is \(result.commit.prefix(12)) and the transcript matches the saved hash")
         global.say("✓ Ready! Continue with:\n  \(result.next)")
     }

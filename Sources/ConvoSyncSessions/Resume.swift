@@ -47,6 +47,9 @@ public struct ResumeResult: Sendable, Codable {
     /// Other copies of the transcript in other project folders, renamed to `….convosync-moved`
     /// so that the agent finds exactly one.
     public var setAside: [String] = []
+    /// What was done so the agent's own session list shows the conversation (Codex's thread
+    /// index, see ``CodexIndex``); nil when nothing needed doing.
+    public var agentIndex: String?
 }
 
 /// `convosync resume`: bring the code to the session's commit, rebuild its transcript with
@@ -199,6 +202,17 @@ public struct SessionResumer {
             }
         }
 
+        // Codex's picker lists only the threads in its index.
+        var agentIndex: String?
+        if session.conversation.agent == .codex {
+            do {
+                let outcome = try CodexIndex.refresh(codexHome: options.homes.codex, thread: session.conversation.sessionID, rollout: transcriptPath)
+                agentIndex = outcome == .rescan || outcome == .moved ? outcome.rawValue : nil
+            } catch {
+                agentIndex = "Codex's thread index could not be updated (\(error)); `codex resume \(session.conversation.sessionID)` works, the picker may not list it"
+            }
+        }
+
         // 5. Verify what the agent will see.
         let headNow = try git.head()
         guard headNow == session.code.commit else {
@@ -224,7 +238,8 @@ public struct SessionResumer {
             session: sessionID.hex, host: session.host, time: session.time, message: session.message, commit: session.code.commit,
             branch: session.code.branch, codeAction: codeAction, wipApplied: wipApplied, agent: session.conversation.agent,
             agentSession: session.conversation.sessionID, messages: session.conversation.messageCount, transcript: transcriptPath,
-            transcriptAction: transcriptAction, workingDirectory: workingDirectory, next: next, memoryKeptBoth: memoryKept, setAside: setAside)
+            transcriptAction: transcriptAction, workingDirectory: workingDirectory, next: next, memoryKeptBoth: memoryKept, setAside: setAside,
+            agentIndex: agentIndex)
     }
 
     private func collect(_ source: String, into target: String, remap: PathRemap, writes: inout [(path: String, bytes: [UInt8], mtime: Date?)], skipping: Set<String> = []) throws {

@@ -30,14 +30,20 @@ public enum RealAgents {
         return path
     }
 
-    /// The options that point Codex at the stand-in (a provider of its own, the Responses wire
-    /// API) and let it run commands without a sandbox (bubblewrap needs privileges CI lacks).
-    public static func codexOptions(api: ModelAPIStandIn) -> [String] {
+    /// The configuration that points Codex at the stand-in (a provider of its own, the
+    /// Responses wire API) and lets it run commands without a sandbox (bubblewrap needs
+    /// privileges CI lacks): `-c` options, which every Codex command takes.
+    public static func codexConfiguration(api: ModelAPIStandIn) -> [String] {
         [
-            "--skip-git-repo-check", "-c", "model_provider=standin",
+            "-c", "model_provider=standin",
             "-c", "model_providers.standin={name=\"standin\", base_url=\"\(api.url)/v1\", wire_api=\"responses\", env_key=\"STANDIN_KEY\"}",
-            "-c", "sandbox_mode=\"danger-full-access\"", "-m", "stand-in", "--json",
+            "-c", "sandbox_mode=\"danger-full-access\"",
         ]
+    }
+
+    /// `codex exec`'s options: the stand-in's configuration and model.
+    public static func codexOptions(api: ModelAPIStandIn) -> [String] {
+        ["--skip-git-repo-check"] + codexConfiguration(api: api) + ["-m", "stand-in"]
     }
 
     /// The environment Codex runs in offline: its HOME and the stand-in's key.
